@@ -1,0 +1,125 @@
+"""Task ``game24``: the Game of 24 with the Tree-of-Thoughts split (Yao et al., 2023).
+
+The 1,362 puzzles are ranked by human solve time; the test split is rows 900–999 (the hard end,
+as in the paper), validation every 20th of the remaining rows, train the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from importlib import resources
+from typing import Sequence
+
+from qstar import hookimpl
+from qstar.errors import QstarError
+from qstar.protocols import StepVerdict
+from qstar.tree import Problem
+
+from . import game
+
+TEST_ROWS = range(900, 1000)
+VAL_EVERY = 20
+SPLITS = ("train", "val", "test", "all")
+
+
+@lru_cache(maxsize=1)
+def puzzles() -> tuple[str, ...]:
+    text = resources.files(__package__).joinpath("data/puzzles.txt").read_text()
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def split_rows(split: str) -> list[int]:
+    n = len(puzzles())
+    rest = [i for i in range(n) if i not in TEST_ROWS]
+    if split == "test":
+        return list(TEST_ROWS)
+    if split == "val":
+        return rest[::VAL_EVERY]
+    if split == "train":
+        val = set(rest[::VAL_EVERY])
+        return [i for i in rest if i not in val]
+    if split == "all":
+        return list(range(n))
+    raise QstarError(f"unknown split {split!r} for task game24: choose one of {', '.join(SPLITS)}")
+
+
+@dataclass
+class Game24Config:
+    """Task options (none needed yet; the schema rejects misspelled keys)."""
+
+    name: str = "game24"
+
+
+class Game24Task:
+    name = "game24"
+    max_depth = 4  # three combining steps + the answer line
+
+    def __init__(self, cfg: Game24Config | None = None):
+        self.cfg = cfg or Game24Config()
+
+    # -- problems ---------------------------------------------------------------------------
+    def problems(self, split: str) -> list[Problem]:
+        return [self._problem(puzzles()[i], row=i) for i in split_rows(split)]
+
+    def parse_problem(self, text: str) -> Problem:
+        try:
+            numbers = game.parse_puzzle(text)
+        except game.PuzzleError as e:
+            raise QstarError(str(e)) from None
+        return self._problem(" ".join(map(str, numbers)))
+
+    @staticmethod
+    def _problem(text: str, row: int | None = None) -> Problem:
+        numbers = game.parse_puzzle(text)
+        meta = {"numbers": list(numbers)}
+        if row is not None:
+            meta["row"] = row
+        return Problem(id=f"game24-{'-'.join(map(str, numbers))}", question=text, metadata=meta)
+
+    def prompt(self, problem: Problem) -> str:
+        return f"Input: {problem.question}\n"
+
+    # -- rules ------------------------------------------------------------------------------
+    def state(self, problem: Problem, previous: Sequence[str]) -> tuple[Fraction, ...] | None:
+        state = tuple(Fraction(n) for n in problem.metadata["numbers"])
+        for step in previous:
+            check = game.check_step(state, step)
+            if not check.valid:
+                return None
+            state = check.left
+        return state
+
+    def check_step(self, problem: Problem, previous: Sequence[str], step: str) -> StepVerdict:
+        numbers = tuple(problem.metadata["numbers"])
+        text = step.strip()
+        if text.startswith(game.ANSWER_PREFIX):
+            correct = game.check_answer(numbers, text)
+            return StepVerdict(valid=correct, terminal=True, answer=game.answer_expression(text), correct=correct)
+        if len(previous) >= self.max_depth - 1:
+            return StepVerdict(valid=False, terminal=True)  # only an answer may follow three steps
+        state = self.state(problem, previous)
+        if state is None:
+            return StepVerdict(valid=False, terminal=True)
+        check = game.check_step(state, text)
+        if not check.valid:
+            return StepVerdict(valid=False, terminal=True)
+        dead = len(check.left) == 1 and check.left[0] != game.TARGET
+        return StepVerdict(valid=True, dead_end=dead)
+
+    def solvable(self, problem: Problem, steps: Sequence[str]) -> bool:
+        """Exact look-ahead: can the numbers left after ``steps`` still make 24?"""
+        state = self.state(problem, steps)
+        return state is not None and game.solvable(state)
+
+    def is_correct(self, problem: Problem, answer: str | None) -> bool:
+        return answer is not None and game.check_answer(tuple(problem.metadata["numbers"]), answer)
+
+    def gold_trajectories(self, problem: Problem) -> list[list[str]]:
+        return game.solve_all(tuple(problem.metadata["numbers"]))
+
+
+@hookimpl
+def qstar_register_tasks(register):
+    register("game24", Game24Task, Game24Config)

@@ -1,0 +1,120 @@
+"""Expander ``hf``: a transformers causal LM proposes steps for a whole batch of nodes at once.
+
+All prompts of a request (the frontier of many problems) go through one left-padded ``generate``
+call with ``num_return_sequences=k``; generation stops at the segmenter's delimiter (a single
+token id is passed as an extra EOS id, so finished rows stop costing compute); each step records
+its token count and its log-probability under the model (raw logits, before temperature).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from qstar import hookimpl
+from qstar.protocols import ExpandStats, Proposal
+
+from .model import load_causal_lm, load_tokenizer
+
+
+@dataclass
+class HFExpanderConfig:
+    name: str = "hf"
+    temperature: float = 1.0  # 0 = greedy
+    top_p: float = 1.0
+    top_k: int = 0
+    max_step_tokens: int = 40  # a Game of 24 step is ~20 tokens
+    max_rollout_tokens: int = 120  # a whole remaining trajectory
+    max_batch_sequences: int = 512  # prompts × k per generate call; larger requests are chunked
+    seed: int = 0
+
+
+class HFExpander:
+    def __init__(self, cfg: HFExpanderConfig, model_cfg, segmenter):
+        self.cfg, self.segmenter = cfg, segmenter
+        self.device = getattr(model_cfg, "device", "cpu")
+        self.tokenizer = load_tokenizer(model_cfg.name_or_path)
+        self.model = load_causal_lm(model_cfg.name_or_path, getattr(model_cfg, "dtype", "float32"), self.device)
+        self.max_positions = getattr(self.model.config, "n_positions", None) or getattr(
+            self.model.config, "max_position_embeddings", 2048
+        )
+        delim = self.tokenizer(segmenter.delimiter, add_special_tokens=False)["input_ids"]
+        # A one-token delimiter stops rows inside generate; otherwise fall back to stop strings.
+        self.delim_id = delim[0] if len(delim) == 1 else None
+        torch.manual_seed(cfg.seed)
+
+    # -- Expander protocol ------------------------------------------------------------------
+    def expand(self, prompts: Sequence[str], k: int):
+        return self._propose(prompts, k, self.cfg.max_step_tokens, stop_at_delimiter=True)
+
+    def rollout(self, prompts: Sequence[str], k: int):
+        return self._propose(prompts, k, self.cfg.max_rollout_tokens, stop_at_delimiter=False)
+
+    # -- implementation ---------------------------------------------------------------------
+    def _propose(self, prompts, k, max_new, stop_at_delimiter):
+        per_call = max(1, self.cfg.max_batch_sequences // max(k, 1))
+        proposals: list[list[Proposal]] = []
+        prompt_tokens: list[int] = []
+        for i in range(0, len(prompts), per_call):
+            p, n = self._generate(list(prompts[i : i + per_call]), k, max_new, stop_at_delimiter)
+            proposals += p
+            prompt_tokens += n
+        return proposals, ExpandStats(generated_tokens=sum(x.num_tokens for ps in proposals for x in ps), prompt_tokens=prompt_tokens)
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[str], k: int, max_new: int, stop_at_delimiter: bool):
+        tok = self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        width = enc["input_ids"].shape[1]
+        max_new = max(1, min(max_new, self.max_positions - width))
+        eos = [tok.eos_token_id]
+        kwargs = {}
+        if stop_at_delimiter:
+            if self.delim_id is not None:
+                eos = eos + [self.delim_id]
+            else:
+                kwargs.update(stop_strings=[self.segmenter.delimiter], tokenizer=tok)
+        sample = self.cfg.temperature > 0
+        if sample:
+            kwargs.update(do_sample=True, temperature=self.cfg.temperature, top_p=self.cfg.top_p, top_k=self.cfg.top_k)
+        else:
+            kwargs.update(do_sample=False)
+        out = self.model.generate(
+            **enc,
+            max_new_tokens=max_new,
+            num_return_sequences=k,
+            eos_token_id=eos,
+            pad_token_id=tok.pad_token_id,
+            output_logits=True,
+            return_dict_in_generate=True,
+            **kwargs,
+        )
+        new = out.sequences[:, width:]  # (n*k, t)
+        logits = torch.stack(out.logits, dim=1).float()  # (n*k, t, vocab)
+        token_lp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        stops = set(eos)
+        rows = new.tolist()
+        results: list[list[Proposal]] = []
+        for i in range(len(prompts)):
+            group = []
+            for j in range(i * k, (i + 1) * k):
+                ids, n, finished = rows[j], len(rows[j]), False
+                for t, tid in enumerate(ids):
+                    if tid in stops:
+                        n, finished = t + 1, True
+                        break
+                text_ids = [t for t in ids[:n] if t not in stops and t != tok.pad_token_id]
+                text = tok.decode(text_ids, skip_special_tokens=True)
+                if stop_at_delimiter and self.delim_id is None and self.segmenter.delimiter in text:
+                    text, finished = text.split(self.segmenter.delimiter, 1)[0], True
+                group.append(Proposal(text=text, num_tokens=n, logprob=float(token_lp[j, :n].sum()), finished=finished))
+            results.append(group)
+        prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
+        return results, prompt_tokens
+
+
+@hookimpl
+def qstar_register_expanders(register):
+    register("hf", HFExpander, HFExpanderConfig)

@@ -1,0 +1,33 @@
+"""Segmenter ``newline``: one step per line — the delimiter shared by the policy and the scorers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from qstar import hookimpl
+
+
+@dataclass
+class NewlineConfig:
+    name: str = "newline"
+
+
+class NewlineSegmenter:
+    delimiter = "\n"
+
+    def __init__(self, cfg: NewlineConfig | None = None):
+        self.cfg = cfg
+
+    def split(self, text: str) -> list[str]:
+        """Non-empty lines, stripped of surrounding whitespace."""
+        return [line.strip() for line in text.split(self.delimiter) if line.strip()]
+
+    def join(self, prompt: str, steps: Sequence[str]) -> str:
+        """The policy's input for the next step: every step is closed by the delimiter."""
+        return prompt + "".join(step + self.delimiter for step in steps)
+
+
+@hookimpl
+def qstar_register_segmenters(register):
+    register("newline", NewlineSegmenter, NewlineConfig)

@@ -1,0 +1,171 @@
+"""Optimizer ``sft``: supervised fine-tuning of the policy on step trajectories.
+
+Trajectories come from the task's gold solutions (``gold_trajectories``) or from searched trees
+(``data=trees.jsonl``: the chosen path of every correctly solved tree — rejection-sampling
+fine-tuning, as in STaR, Zelikman et al., 2022). The loss is next-token cross-entropy on the
+steps only; prompt tokens are masked out.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from qstar import hookimpl
+from qstar.training import TrainContext, build_trainer, export_hf, fit
+from qstar.tree import iter_results
+
+
+@dataclass
+class SFTConfig:
+    name: str = "sft"
+    lr: float = 1e-3  # tiny models tolerate (and need) a high rate
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    batch_size: int = 64
+    max_per_problem: int = 32  # cap gold trajectories per problem so easy puzzles don't dominate
+    num_workers: int = 0
+
+
+def encode(tokenizer, prompt: str, completion: str, max_len: int) -> dict[str, list[int]]:
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    c = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = (p + c)[:max_len]
+    labels = ([-100] * len(p) + c)[:max_len]
+    return {"input_ids": ids, "labels": labels}
+
+
+def collate(batch, pad_id: int):
+    n = max(len(b["input_ids"]) for b in batch)
+    # right padding for training: positions stay aligned with GPT-2's absolute embeddings
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), n), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, b in enumerate(batch):
+        L_ = len(b["input_ids"])
+        ids[i, :L_] = torch.tensor(b["input_ids"])
+        labels[i, :L_] = torch.tensor(b["labels"])
+        mask[i, :L_] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def trajectories(ctx: TrainContext, split: str, cap: int, seed: int) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs for ``split``."""
+    seg, task = ctx.segmenter, ctx.task
+    rng = random.Random(seed)
+    pairs = []
+    if ctx.data and split == ctx.split:
+        for r in iter_results(ctx.data):
+            if r.correct:
+                pairs.append((task.prompt(r.problem), seg.join("", r.path_steps())))
+        return pairs
+    for problem in task.problems(split):
+        golds = task.gold_trajectories(problem)
+        if cap and len(golds) > cap:
+            golds = rng.sample(golds, cap)
+        pairs += [(task.prompt(problem), seg.join("", steps)) for steps in golds]
+    return pairs
+
+
+class StepDataModule(L.LightningDataModule):
+    def __init__(self, ctx: TrainContext, cfg: SFTConfig, tokenizer, max_len: int):
+        super().__init__()
+        self.ctx, self.cfg, self.tokenizer, self.max_len = ctx, cfg, tokenizer, max_len
+
+    def setup(self, stage: str | None = None) -> None:
+        def build(split):
+            pairs = trajectories(self.ctx, split, self.cfg.max_per_problem, self.ctx.seed)
+            return [encode(self.tokenizer, p, c, self.max_len) for p, c in pairs]
+
+        self.train_set = build(self.ctx.split)
+        self.val_set = build(self.ctx.val_split)
+
+    def _loader(self, data, shuffle):
+        return DataLoader(
+            data,
+            batch_size=self.cfg.batch_size,
+            shuffle=shuffle,
+            num_workers=self.cfg.num_workers,
+            collate_fn=lambda b: collate(b, self.tokenizer.pad_token_id),
+        )
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, False)
+
+
+class CausalLMModule(L.LightningModule):
+    """Next-token cross-entropy with AdamW and linear warm-up then cosine decay."""
+
+    def __init__(self, model, cfg: SFTConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, **batch):
+        return self.model(**batch)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.model(**batch).loss
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self.model(**batch).loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        total = max(self.trainer.estimated_stepping_batches, 1)
+        warm = min(self.cfg.warmup_steps, total // 10 + 1)
+
+        def schedule(step):
+            if step < warm:
+                return (step + 1) / warm
+            progress = min((step - warm) / max(total - warm, 1), 1.0)
+            return 0.1 + 0.9 * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def load_or_build(model_cfg):
+    """The model to train: ``model.name_or_path`` when set, else a fresh tiny GPT-2 + number tokenizer."""
+    from qstar_hf.model import ArchConfig, build_causal_lm, load_causal_lm, load_tokenizer
+    from qstar_hf.tokenizer import build_number_tokenizer
+
+    if model_cfg.name_or_path:
+        tok = load_tokenizer(model_cfg.name_or_path)
+        model = load_causal_lm(model_cfg.name_or_path).train()
+    else:
+        tok = build_number_tokenizer()
+        model = build_causal_lm(tok, ArchConfig(**model_cfg.arch))
+    return model, tok
+
+
+class SFTOptimizer:
+    def __init__(self, cfg: SFTConfig):
+        self.cfg = cfg
+
+    def fit(self, ctx: TrainContext) -> Path:
+        L.seed_everything(ctx.seed, workers=True)
+        model, tok = load_or_build(ctx.model)
+        max_len = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 512)
+        module = CausalLMModule(model, self.cfg)
+        data = StepDataModule(ctx, self.cfg, tok, max_len)
+        trainer = build_trainer(ctx.trainer, ctx.out_dir)
+        best = fit(trainer, module, data, ctx.out_dir, ctx.resume)
+        if best:  # export the best validation checkpoint, not merely the last one
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+        return export_hf(module.model, tok, ctx.out_dir / "model")
+
+
+@hookimpl
+def qstar_register_optimizers(register):
+    register("sft", SFTOptimizer, SFTConfig)

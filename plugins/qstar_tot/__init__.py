@@ -1,0 +1,121 @@
+"""Tree-of-Thoughts searches (Yao et al., 2023, "Tree of Thoughts: Deliberate Problem Solving with
+Large Language Models"): ``tot-bfs`` (Algorithm 1) and ``dfs`` (Algorithm 2).
+
+Deviation from the paper, both searches: a state is kept only if its score is above ``prune``
+(a rule verifier's 0 means "illegal", and keeping an illegal state can never help), and equal
+scores are ordered by the path's log-probability under the policy, so the policy's own
+preference breaks the ties a coarse value (sure/likely/impossible, or a verifier) leaves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qstar import hookimpl
+from qstar.engine import Tree
+from qstar.protocols import Expand, Score
+from qstar.tree import Node
+
+
+def _key(tree: Tree, node: Node, scorer_name: str | None):
+    score = node.scores.get(scorer_name, 0.0) if scorer_name else 0.0
+    return (score, tree.path_logprob(node))
+
+
+def _best(tree: Tree, nodes: list[Node]) -> Node | None:
+    name = _scorer_name(nodes)
+    return max(nodes, key=lambda n: _key(tree, n, name), default=None)
+
+
+def _scorer_name(nodes: list[Node]) -> str | None:
+    for n in nodes:
+        if n.scores:
+            return next(iter(n.scores))
+    return None
+
+
+@dataclass
+class TotBFSConfig:
+    name: str = "tot-bfs"
+    breadth: int = 5  # b: states kept per depth (the paper's b = 5 for Game of 24)
+    k: int = 5  # proposals sampled per state
+    max_depth: int = 0  # 0 = the task's max_depth
+    prune: float = 0.0  # drop states scoring <= prune
+
+
+class TotBFS:
+    """Algorithm 1: at each depth expand every state of the frontier, score all candidates,
+    keep the ``breadth`` best. The answer is the best-scoring terminal state reached."""
+
+    name = "tot-bfs"
+
+    def __init__(self, cfg: TotBFSConfig):
+        self.cfg = cfg
+
+    def run(self, tree: Tree):
+        depth_limit = self.cfg.max_depth or tree.task.max_depth
+        frontier, finished = [tree.root], []
+        for _ in range(depth_limit):
+            if not frontier:
+                break
+            children = yield Expand(frontier, self.cfg.k)
+            candidates = [c for group in children for c in group]
+            if not candidates:
+                break
+            scores = yield Score(candidates)
+            kept = [c for c, s in zip(candidates, scores) if s > self.cfg.prune]
+            finished += [c for c in kept if c.terminal]
+            open_ = [c for c in kept if not c.terminal]
+            name = _scorer_name(candidates)
+            frontier = sorted(open_, key=lambda n: _key(tree, n, name), reverse=True)[: self.cfg.breadth]
+        tree.choose(_best(tree, finished))
+
+
+@dataclass
+class DFSConfig:
+    name: str = "dfs"
+    k: int = 5  # proposals per state
+    threshold: float = 0.0  # v_th: children scoring <= threshold are pruned (backtrack)
+    accept: float = 1.0  # stop at the first terminal state scoring >= accept
+    max_expansions: int = 100  # T: the step budget of the paper's DFS
+    max_depth: int = 0  # 0 = the task's max_depth
+
+
+class DFS:
+    """Algorithm 2: expand the most promising child first, prune children scoring at or below
+    ``threshold`` and backtrack; stop at an accepted terminal state or after ``max_expansions``."""
+
+    name = "dfs"
+
+    def __init__(self, cfg: DFSConfig):
+        self.cfg = cfg
+
+    def run(self, tree: Tree):
+        depth_limit = self.cfg.max_depth or tree.task.max_depth
+        stack, expansions, terminals = [tree.root], 0, []
+        while stack and expansions < self.cfg.max_expansions:
+            node = stack.pop()
+            if node.depth >= depth_limit:
+                continue
+            (children,) = yield Expand([node], self.cfg.k)
+            expansions += 1
+            if not children:
+                continue
+            scores = yield Score(children)
+            name = _scorer_name(children)
+            alive = [c for c, s in zip(children, scores) if s > self.cfg.threshold]
+            done = [c for c in alive if c.terminal]
+            terminals += done
+            accepted = [c for c in done if c.scores.get(name, 0.0) >= self.cfg.accept]
+            if accepted:
+                tree.choose(_best(tree, accepted))
+                return
+            # push worst first so the best child is expanded next
+            stack += sorted((c for c in alive if not c.terminal), key=lambda n: _key(tree, n, name))
+        tree.choose(_best(tree, terminals))
+
+
+@hookimpl
+def qstar_register_searches(register):
+    register("tot-bfs", TotBFS, TotBFSConfig)
+    register("dfs", DFS, DFSConfig)

@@ -1,0 +1,227 @@
+"""The work behind each command, as plain functions of a composed config (tests call them directly)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree as RichTree
+
+from qstar.engine import Engine, Tree
+from qstar.errors import QstarError
+from qstar.plugins import KINDS, Registry, make_plugin_manager
+from qstar.training import TrainContext, TrainerConfig
+from qstar.tree import ResultWriter, SearchResult, atomic_write_text
+
+console = Console()
+
+
+@dataclass
+class Components:
+    registry: Registry
+    task: Any
+    segmenter: Any
+    expander: Any
+    scorer: Any
+    search: Any
+    engine: Engine
+
+
+def build(cfg: DictConfig, registry: Registry | None = None) -> Components:
+    """Instantiate task, segmenter, scorer and search (cheap, validated first), then the expander."""
+    registry = registry or Registry(make_plugin_manager())
+    task = registry.build("task", cfg.task)
+    segmenter = registry.build("segmenter", cfg.segmenter)
+    scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
+    search = registry.build("search", cfg.search)
+    expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
+    engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
+    return Components(registry, task, segmenter, expander, scorer, search, engine)
+
+
+def output_dir(cfg: DictConfig, command: str) -> Path:
+    if cfg.get("out_dir"):
+        return Path(cfg.out_dir)
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:  # composed outside a Hydra run (tests): a fresh timestamped directory
+        return Path("runs") / command / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+# --------------------------------------------------------------------------------- solve
+
+
+def render_tree(tree_result: SearchResult, max_children: int = 6) -> RichTree:
+    nodes = {n.id: n for n in tree_result.nodes}
+    kids: dict[int, list] = {}
+    for n in tree_result.nodes:
+        if n.parent is not None:
+            kids.setdefault(n.parent, []).append(n)
+    chosen = set(tree_result.path)
+
+    def label(n):
+        score = " ".join(f"{k}={v:.2f}" for k, v in n.scores.items())
+        text = n.step if n.parent is not None else tree_result.problem.question
+        style = "bold green" if n.id in chosen else ("" if n.valid else "dim red")
+        return f"[{style}]{text}[/]  [dim]{score}[/]" if style else f"{text}  [dim]{score}[/]"
+
+    def add(parent_widget, n):
+        widget = parent_widget.add(label(n))
+        children = kids.get(n.id, [])
+        valid = [c for c in children if c.valid or c.id in chosen]
+        valid.sort(key=lambda c: (c.id not in chosen, -max(c.scores.values(), default=0.0)))
+        for c in valid[:max_children]:
+            add(widget, c)
+        hidden = len(children) - min(len(valid), max_children)
+        if hidden:
+            widget.add(f"[dim]… {hidden} more ({len(children) - len(valid)} invalid)[/]")
+
+    root = nodes[0]
+    top = RichTree(label(root))
+    for c in sorted(kids.get(0, []), key=lambda c: (c.id not in chosen, -max(c.scores.values(), default=0.0)))[:max_children]:
+        if c.valid or c.id in chosen:
+            add(top, c)
+    return top
+
+
+def solve(cfg: DictConfig) -> SearchResult:
+    c = build(cfg)
+    problem = c.task.parse_problem(cfg.problem)
+    result = c.engine.solve(c.search, problem)
+    if cfg.show_tree:
+        console.print(render_tree(result))
+    b = result.budget
+    status = "correct" if result.correct else ("wrong" if result.answer else "no answer")
+    console.print(f"[bold]{problem.question}[/] → {' | '.join(result.path_steps()) or '(no answer)'}")
+    console.print(f"answer: {result.answer}  ({status})")
+    console.print(
+        f"budget: {b.expansions} expansions, {b.generated_tokens} generated tokens, "
+        f"{b.prompt_tokens} prompt tokens, {b.scorer_calls} scorer calls, {b.wall_time:.2f}s"
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------- search / eval
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+
+
+def search(cfg: DictConfig) -> list[SearchResult]:
+    """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
+    finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
+    c = build(cfg)
+    problems = c.task.problems(cfg.split)
+    if cfg.limit:
+        problems = problems[: cfg.limit]
+    out = output_dir(cfg, "search")
+    with ResultWriter(out / "trees.jsonl") as writer:
+        todo = [p for p in problems if p.id not in writer.done]
+        if len(todo) < len(problems):
+            console.print(f"resuming: {len(problems) - len(todo)} of {len(problems)} problems already in {writer.path}")
+        with _progress() as bar:
+            task_id = bar.add_task(f"{c.search.name} on {c.task.name}/{cfg.split}", total=len(problems), completed=len(problems) - len(todo), visible=cfg.progress)
+            c.engine.run(c.search, todo, on_result=lambda r: (writer.write(r), bar.advance(task_id)))
+        results = [writer.done[p.id] for p in problems]
+    console.print(f"trees: {out / 'trees.jsonl'}")
+    return results
+
+
+def summarize(results: list[SearchResult]) -> dict[str, Any]:
+    n = max(len(results), 1)
+    solved = sum(bool(r.correct) for r in results)
+    per = lambda attr: sum(getattr(r.budget, attr) for r in results) / n  # noqa: E731
+    return {
+        "problems": len(results),
+        "solved": solved,
+        "solve_rate": solved / n,
+        "generated_tokens_per_problem": per("generated_tokens"),
+        "prompt_tokens_per_problem": per("prompt_tokens"),
+        "expansions_per_problem": per("expansions"),
+        "scorer_calls_per_problem": per("scorer_calls"),
+        "wall_time_per_problem": per("wall_time"),
+        "wall_time_total": sum(r.budget.wall_time for r in results),
+    }
+
+
+def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
+    started = time.perf_counter()
+    results = search(cfg)
+    summary = summarize(results)
+    summary["elapsed"] = time.perf_counter() - started
+    summary["config"] = OmegaConf.to_container(cfg, resolve=True)
+    out = output_dir(cfg, "eval")
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
+
+    table = Table(title=f"{cfg.task.name} / {cfg.split}: {cfg.search.name} + {cfg.scorer.name if cfg.get('scorer') else 'no scorer'}")
+    for col in ("solved", "solve rate", "gen tokens / problem", "prompt tokens / problem", "expansions / problem", "scorer calls / problem", "wall s / problem"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        f"{summary['solved']}/{summary['problems']}",
+        f"{summary['solve_rate']:.1%}",
+        f"{summary['generated_tokens_per_problem']:.0f}",
+        f"{summary['prompt_tokens_per_problem']:.0f}",
+        f"{summary['expansions_per_problem']:.1f}",
+        f"{summary['scorer_calls_per_problem']:.1f}",
+        f"{summary['wall_time_per_problem']:.2f}",
+    )
+    console.print(table)
+    console.print(f"results: {out / 'results.json'}")
+    return summary
+
+
+# --------------------------------------------------------------------------------- train
+
+
+def train(cfg: DictConfig) -> Path:
+    registry = Registry(make_plugin_manager())
+    task = registry.build("task", cfg.task)
+    segmenter = registry.build("segmenter", cfg.segmenter)
+    optimizer = registry.build("optimizer", cfg.optimizer)
+    out = output_dir(cfg, "train")
+    if cfg.resume and not cfg.get("out_dir"):
+        raise QstarError("resume=true needs out_dir=<the run directory to continue>")
+    ctx = TrainContext(
+        task=task,
+        segmenter=segmenter,
+        model=cfg.model,
+        trainer=TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True)),
+        out_dir=out,
+        resume=cfg.resume,
+        seed=cfg.seed,
+        data=cfg.data,
+        split=cfg.split,
+        val_split=cfg.val_split,
+    )
+    exported = optimizer.fit(ctx)
+    console.print(f"model: {exported}")
+    return exported
+
+
+# --------------------------------------------------------------------------------- plugins
+
+
+def plugins(cfg: DictConfig) -> Registry:
+    registry = Registry(make_plugin_manager())
+    table = Table(title="qstar plugins")
+    for col in ("kind", "name", "from"):
+        table.add_column(col)
+    for kind in KINDS:
+        for name in registry.names(kind):
+            table.add_row(kind, name, registry.get(kind, name).source)
+    console.print(table)
+    return registry
+
+
+__all__ = ["Tree", "build", "eval", "plugins", "search", "solve", "summarize", "train"]

@@ -1,0 +1,90 @@
+"""Structured config schemas, one per command, stored in Hydra's ConfigStore.
+
+The command YAMLs (``conf/<command>.yaml``) put these first in their defaults list, so a
+misspelled top-level key is an error. Component groups (``task``, ``search`` …) are validated
+against the schema their plugin registered when the component is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from qstar.training import TrainerConfig
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: Optional[str] = None  # local dir, pkg://package/dir, or Hub id; None = build from arch
+    dtype: str = "float32"
+    device: str = "cpu"
+    arch: dict = field(default_factory=dict)  # qstar_hf.model.ArchConfig fields, used when building
+
+
+@dataclass
+class _SearchCommon:
+    task: Any = MISSING
+    segmenter: Any = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)
+    expander: Any = MISSING
+    scorer: Any = None
+    search: Any = MISSING
+    seed: int = 0
+    batch_problems: int = 16  # problems searched in lock-step, their requests batched together
+
+
+@dataclass
+class SolveConfig(_SearchCommon):
+    problem: str = "4 9 10 13"
+    show_tree: bool = True
+
+
+@dataclass
+class SearchCommandConfig(_SearchCommon):
+    split: str = "test"
+    limit: int = 0  # first N problems of the split; 0 = all
+    out_dir: Optional[str] = None  # default: Hydra's run directory
+    progress: bool = True
+
+
+@dataclass
+class EvalConfig(SearchCommandConfig):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    task: Any = MISSING
+    segmenter: Any = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    data: Optional[str] = None  # trees JSONL to learn from; None = the task's gold trajectories
+    split: str = "train"
+    val_split: str = "val"
+    out_dir: Optional[str] = None
+    resume: bool = False
+
+
+@dataclass
+class PluginsConfig:
+    pass
+
+
+SCHEMAS = {
+    "solve": SolveConfig,
+    "search": SearchCommandConfig,
+    "eval": EvalConfig,
+    "train": TrainConfig,
+    "plugins": PluginsConfig,
+}
+
+
+def store_schemas() -> None:
+    cs = ConfigStore.instance()
+    for command, schema in SCHEMAS.items():
+        cs.store(name=f"{command}_schema", node=schema)

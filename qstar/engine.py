@@ -1,0 +1,244 @@
+"""The search engine: trees, and a driver that batches the requests of many searches.
+
+A search strategy is a generator that yields :class:`~qstar.protocols.Expand`,
+:class:`~qstar.protocols.Rollout` and :class:`~qstar.protocols.Score` requests. The driver keeps
+many problems in flight, gathers the pending requests of all of them, answers each kind with one
+batched model call, and charges every tree for its share of the compute (tokens exactly; wall
+time in proportion to the sequences it asked for).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Callable, Iterable, Sequence
+
+from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
+from qstar.tree import Budget, Node, Problem, SearchResult
+
+
+class Tree:
+    """The nodes grown for one problem; node ids are list positions, the root is node 0."""
+
+    def __init__(self, problem: Problem, task: Task, segmenter: Segmenter):
+        self.problem, self.task, self.segmenter = problem, task, segmenter
+        self.nodes: list[Node] = [Node(id=0, parent=None)]
+        self.children: dict[int, list[int]] = defaultdict(list)
+        self.chosen: Node | None = None
+        self.budget = Budget()
+
+    @property
+    def root(self) -> Node:
+        return self.nodes[0]
+
+    def parent(self, node: Node) -> Node | None:
+        return None if node.parent is None else self.nodes[node.parent]
+
+    def kids(self, node: Node) -> list[Node]:
+        return [self.nodes[i] for i in self.children[node.id]]
+
+    def path(self, node: Node) -> list[Node]:
+        out = []
+        cur: Node | None = node
+        while cur is not None:
+            out.append(cur)
+            cur = self.parent(cur)
+        return out[::-1]
+
+    def steps(self, node: Node) -> list[str]:
+        return [n.step for n in self.path(node)[1:]]
+
+    def prompt(self, node: Node) -> str:
+        return self.segmenter.join(self.task.prompt(self.problem), self.steps(node))
+
+    def path_logprob(self, node: Node) -> float:
+        return sum(n.logprob for n in self.path(node))
+
+    def add(self, parent: Node, step: str, num_tokens: int = 0, logprob: float = 0.0) -> Node:
+        """Add a child step, rule-checked by the task (``valid``, ``terminal``, ``answer``)."""
+        verdict = self.task.check_step(self.problem, self.steps(parent), step)
+        node = Node(
+            id=len(self.nodes),
+            parent=parent.id,
+            step=step,
+            depth=parent.depth + 1,
+            num_tokens=num_tokens,
+            logprob=logprob,
+            terminal=verdict.terminal or parent.depth + 1 >= self.task.max_depth,
+            answer=verdict.answer,
+            valid=verdict.valid,
+        )
+        self.nodes.append(node)
+        self.children[parent.id].append(node.id)
+        return node
+
+    def choose(self, node: Node | None) -> None:
+        self.chosen = node
+
+    def result(self, search: str) -> SearchResult:
+        node = self.chosen
+        answer = node.answer if node is not None else None
+        correct = self.task.is_correct(self.problem, answer)
+        return SearchResult(
+            problem=self.problem,
+            nodes=self.nodes,
+            answer=answer,
+            path=[n.id for n in self.path(node)] if node is not None else [],
+            correct=correct,
+            budget=self.budget,
+            search=search,
+        )
+
+
+class Engine:
+    """Runs a search strategy over problems with one expander and one scorer."""
+
+    def __init__(
+        self,
+        task: Task,
+        segmenter: Segmenter,
+        expander: Expander,
+        scorer: Scorer | None,
+        hook: Any = None,
+        batch_problems: int = 16,
+    ):
+        self.task, self.segmenter, self.expander, self.scorer = task, segmenter, expander, scorer
+        self.hook = hook  # a pluggy ``pm.hook`` relay for observer hooks, or None
+        self.batch_problems = max(1, batch_problems)
+
+    # -- public ------------------------------------------------------------------------------
+    def solve(self, search: Search, problem: Problem) -> SearchResult:
+        return self.run(search, [problem])[0]
+
+    def run(
+        self,
+        search: Search,
+        problems: Sequence[Problem],
+        on_result: Callable[[SearchResult], None] | None = None,
+    ) -> list[SearchResult]:
+        """Search every problem, ``batch_problems`` at a time in lock-step; results in input order."""
+        results: dict[int, SearchResult] = {}
+        queue = list(enumerate(problems))[::-1]
+        active: dict[int, tuple[Tree, Any, Any]] = {}  # index → (tree, generator, pending request)
+
+        def start():
+            while queue and len(active) < self.batch_problems:
+                i, problem = queue.pop()
+                tree = Tree(problem, self.task, self.segmenter)
+                gen = search.run(tree)
+                self._advance(i, tree, gen, None, active, results, search, on_result, first=True)
+
+        start()
+        while active:
+            pending = list(active.items())
+            for kind in (Expand, Rollout, Score):
+                batch = [(i, t, g, r) for i, (t, g, r) in pending if isinstance(r, kind)]
+                if not batch:
+                    continue
+                answers = self._serve(kind, [(t, r) for _, t, _, r in batch])
+                for (i, tree, gen, _), answer in zip(batch, answers):
+                    self._advance(i, tree, gen, answer, active, results, search, on_result)
+                break  # one kind per round keeps every generator's request fresh
+            start()
+        return [results[i] for i in range(len(problems))]
+
+    # -- driving ----------------------------------------------------------------------------
+    def _advance(self, i, tree, gen, answer, active, results, search, on_result, first=False):
+        try:
+            request = next(gen) if first else gen.send(answer)
+        except StopIteration:
+            active.pop(i, None)
+            result = tree.result(getattr(search, "name", type(search).__name__))
+            results[i] = result
+            if self.hook is not None:
+                self.hook.qstar_on_search_end(result=result)
+            if on_result is not None:
+                on_result(result)
+            return
+        if not isinstance(request, (Expand, Rollout, Score)):
+            raise TypeError(f"a search yielded {request!r}; expected Expand, Rollout or Score")
+        active[i] = (tree, gen, request)
+
+    def _serve(self, kind, batch: list[tuple[Tree, Any]]) -> list[Any]:
+        t0 = time.perf_counter()
+        if kind is Score:
+            answers = self._score(batch)
+        else:
+            answers = self._generate(kind, batch)
+        # Wall time is shared among the trees in proportion to the items each asked for.
+        weights = [max(len(r.nodes) * getattr(r, "k", 1), 1) for _, r in batch]
+        elapsed, total = time.perf_counter() - t0, sum(weights)
+        for (tree, _), w in zip(batch, weights):
+            tree.budget.wall_time += elapsed * w / total
+        return answers
+
+    def _generate(self, kind, batch):
+        by_k: dict[int, list[int]] = defaultdict(list)
+        for j, (_, r) in enumerate(batch):
+            by_k[r.k].append(j)
+        answers: list[Any] = [None] * len(batch)
+        for k, idx in by_k.items():
+            flat = [(j, node) for j in idx for node in batch[j][1].nodes]
+            prompts = [batch[j][0].prompt(node) for j, node in flat]
+            call = self.expander.expand if kind is Expand else self.expander.rollout
+            proposals, stats = call(prompts, k) if prompts else ([], None)
+            out: dict[int, list[list[Node]]] = {j: [] for j in idx}
+            for p, ((j, node), props) in enumerate(zip(flat, proposals)):
+                tree = batch[j][0]
+                tree.budget.expansions += 1
+                tree.budget.prompt_tokens += stats.prompt_tokens[p]
+                tree.budget.generated_tokens += sum(x.num_tokens for x in props)
+                if kind is Expand:
+                    out[j].append(self._add_steps(tree, node, props))
+                else:
+                    out[j].append([self._add_rollout(tree, node, x) for x in props])
+            for j in idx:
+                answers[j] = out[j]
+                if kind is Expand and self.hook is not None:
+                    tree, r = batch[j]
+                    self.hook.qstar_on_expand(problems=[tree.problem] * len(r.nodes), nodes=r.nodes, children=out[j])
+        return answers
+
+    @staticmethod
+    def _add_steps(tree: Tree, node: Node, proposals) -> list[Node]:
+        """One child per distinct proposal: duplicate samples of the same step add no new state
+        (Tree-of-Thoughts likewise de-duplicates proposals), so they are merged."""
+        children, seen = [], set()
+        for x in proposals:
+            step = x.text.strip()
+            if step in seen:
+                continue
+            seen.add(step)
+            children.append(tree.add(node, step, x.num_tokens, x.logprob))
+        return children
+
+    def _add_rollout(self, tree: Tree, node: Node, proposal) -> Node:
+        """Add a whole completion as a chain of steps; returns its leaf. Tokens and log-prob are
+        recorded on the leaf (a rollout is one sample, not per-step samples)."""
+        cur = node
+        steps = self.segmenter.split(proposal.text) or [""]
+        for s in steps:
+            if cur.terminal:
+                break
+            cur = tree.add(cur, s)
+        cur.num_tokens, cur.logprob = proposal.num_tokens, proposal.logprob
+        return cur
+
+    def _score(self, batch) -> list[list[float]]:
+        if self.scorer is None:
+            raise RuntimeError("this search needs a scorer: set scorer=<name>")
+        flat = [(tree, node) for tree, r in batch for node in r.nodes]
+        scores = self.scorer.score([t.problem for t, _ in flat], [t.steps(n) for t, n in flat]) if flat else []
+        for (tree, node), s in zip(flat, scores):
+            node.scores[self.scorer.name] = float(s)
+            tree.budget.scorer_calls += 1
+        out, pos = [], 0
+        for _, r in batch:
+            out.append([float(s) for s in scores[pos : pos + len(r.nodes)]])
+            pos += len(r.nodes)
+        return out
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,105 @@
+"""The plugin manager factory and the component registry built from the registration hooks."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pluggy
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from qstar import hookspecs
+from qstar.errors import QstarError, UnknownComponentError
+
+KINDS = ("task", "segmenter", "expander", "scorer", "search", "optimizer")
+_HOOK = {
+    "task": "qstar_register_tasks",
+    "segmenter": "qstar_register_segmenters",
+    "expander": "qstar_register_expanders",
+    "scorer": "qstar_register_scorers",
+    "search": "qstar_register_searches",
+    "optimizer": "qstar_register_optimizers",
+}
+
+
+def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A fresh manager: the specs, every plugin of the ``qstar`` entry-point group (built-ins
+    included, registered exactly as a third-party package is), then a check for misspelled hooks."""
+    pm = pluggy.PluginManager("qstar")
+    pm.add_hookspecs(hookspecs)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints("qstar")
+    pm.check_pending()
+    return pm
+
+
+@dataclass
+class Component:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    schema: type | None
+    source: str  # the distribution (or module) that registered it
+
+
+class Registry:
+    """Every registered component, by kind and name."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self.components: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
+        for kind in KINDS:
+            hook = getattr(pm.hook, _HOOK[kind])
+            for impl in hook.get_hookimpls():
+                source = self._source(impl.plugin)
+
+                def register(name, factory, config_schema=None, _kind=kind, _source=source):
+                    if name in self.components[_kind]:
+                        prev = self.components[_kind][name].source
+                        raise QstarError(f"{_kind} {name!r} is registered twice ({prev} and {_source})")
+                    self.components[_kind][name] = Component(_kind, name, factory, config_schema, _source)
+
+                impl.function(register)
+
+    def _source(self, plugin) -> str:
+        for p, dist in self.pm.list_plugin_distinfo():
+            if p is plugin:
+                return f"{dist.project_name} {dist.version}"
+        return getattr(plugin, "__name__", repr(plugin))
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.components[kind])
+
+    def get(self, kind: str, name: str) -> Component:
+        try:
+            return self.components[kind][name]
+        except KeyError:
+            valid = ", ".join(self.names(kind)) or "(none registered)"
+            raise UnknownComponentError(f"unknown {kind} {name!r}: choose one of {valid}") from None
+
+    def config(self, kind: str, node: DictConfig | dict | None) -> tuple[Component, Any]:
+        """Look up ``node.name`` and validate the rest of ``node`` against the component's schema."""
+        node = OmegaConf.create({} if node is None else node)
+        name = node.get("name")
+        if not name:
+            raise QstarError(f"{kind} config has no 'name': pick one with {kind}=<name>")
+        comp = self.get(kind, name)
+        if comp.schema is None:
+            return comp, node
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(comp.schema), node)
+            return comp, OmegaConf.to_object(merged)
+        except OmegaConfBaseException as e:
+            msg = str(e).splitlines()[0]
+            fields = ", ".join(f.name for f in dataclasses.fields(comp.schema))
+            raise QstarError(f"bad {kind} config for {name!r}: {msg} (valid keys: {fields})") from None
+
+    def build(self, kind: str, node, *args) -> Any:
+        comp, cfg = self.config(kind, node)
+        return comp.factory(cfg, *args)
+
+
+def config_searchpaths(pm: pluggy.PluginManager) -> list[str]:
+    return [p for p in pm.hook.qstar_config_searchpath() if p]

@@ -1,0 +1,144 @@
+"""The interfaces of the component kinds. A plugin implements one and registers a factory for it.
+
+Every factory is called as ``factory(cfg)`` with its validated config (an instance of the schema
+dataclass it registered, or ``None`` when it registered none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generator, Protocol, Sequence, runtime_checkable
+
+from qstar.tree import Node, Problem, SearchResult
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    """The task's rule check of one step: ``valid`` arithmetic/format, ``terminal`` when it ends the
+    trajectory, ``answer`` extracted from a terminal step, ``correct`` when the answer is known right."""
+
+    valid: bool
+    terminal: bool = False
+    answer: str | None = None
+    correct: bool | None = None
+    dead_end: bool = False  # valid, but the task's rules say no answer can follow (e.g. 23 left)
+
+
+@runtime_checkable
+class Task(Protocol):
+    name: str
+    max_depth: int  # steps in a complete trajectory (the answer line included)
+
+    def problems(self, split: str) -> list[Problem]: ...
+    def parse_problem(self, text: str) -> Problem: ...
+    def prompt(self, problem: Problem) -> str: ...
+    def check_step(self, problem: Problem, previous: Sequence[str], step: str) -> StepVerdict: ...
+    def is_correct(self, problem: Problem, answer: str | None) -> bool: ...
+    def gold_trajectories(self, problem: Problem) -> list[list[str]]: ...
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    delimiter: str
+
+    def split(self, text: str) -> list[str]: ...
+    def join(self, prompt: str, steps: Sequence[str]) -> str: ...
+
+
+@dataclass
+class Proposal:
+    text: str
+    num_tokens: int
+    logprob: float
+    finished: bool = True  # False when the token budget ran out before the delimiter
+
+
+@dataclass
+class ExpandStats:
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+
+
+@runtime_checkable
+class Expander(Protocol):
+    def expand(self, prompts: Sequence[str], k: int) -> tuple[list[list[Proposal]], ExpandStats]:
+        """Propose ``k`` next steps for every prompt, in as few batched model calls as possible."""
+        ...
+
+    def rollout(self, prompts: Sequence[str], k: int) -> tuple[list[list[Proposal]], ExpandStats]:
+        """Sample ``k`` whole completions (all remaining steps) per prompt."""
+        ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    name: str
+
+    def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
+        """Score the last step of each path (a list of step texts), in [0, 1]."""
+        ...
+
+
+@dataclass
+class Expand:
+    """A request a search yields: expand ``nodes`` with ``k`` proposals each.
+    The engine sends back ``list[list[Node]]`` (the new children, already rule-checked)."""
+
+    nodes: list[Node]
+    k: int
+
+
+@dataclass
+class Rollout:
+    """A request for ``k`` whole completions from each node; the engine sends back the leaves
+    (each leaf's path holds the completion split into steps)."""
+
+    nodes: list[Node]
+    k: int
+
+
+@dataclass
+class Score:
+    """A request to score ``nodes`` (their last step, in path context). The engine writes
+    ``node.scores[scorer.name]`` and sends back the list of floats."""
+
+    nodes: list[Node]
+
+
+SearchGen = Generator[Any, Any, None]
+
+
+@runtime_checkable
+class Search(Protocol):
+    name: str
+
+    def run(self, tree: "Any") -> SearchGen:
+        """Grow ``tree`` (a :class:`qstar.engine.Tree`) by yielding :class:`Expand`, :class:`Rollout`
+        and :class:`Score` requests, then call ``tree.choose(node)`` with the chosen leaf.
+        Yielding lets the engine batch the requests of many problems into one model call."""
+        ...
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    def fit(self, cfg: Any) -> Any: ...
+
+
+__all__ = [
+    "Expand",
+    "ExpandStats",
+    "Expander",
+    "Node",
+    "Optimizer",
+    "Problem",
+    "Proposal",
+    "Rollout",
+    "Score",
+    "Scorer",
+    "Search",
+    "SearchGen",
+    "SearchResult",
+    "Segmenter",
+    "StepVerdict",
+    "Task",
+]

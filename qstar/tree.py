@@ -1,0 +1,172 @@
+"""The tree format every qstar tool reads: problems, nodes, the budget spent, search results.
+
+A :class:`SearchResult` is one JSON object per line (JSON Lines) carrying ``schema_version``.
+``save → load → save`` is byte-identical: fields are written in declaration order and floats use
+Python's shortest round-trip ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+SCHEMA_VERSION = 1
+
+
+class DataError(ValueError):
+    """A malformed data file; the message names ``file:line``."""
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    answer: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Node:
+    """One reasoning step. The root (``parent is None``) holds no step text."""
+
+    id: int
+    parent: int | None
+    step: str = ""
+    depth: int = 0
+    num_tokens: int = 0  # generated tokens of this step
+    logprob: float = 0.0  # sum of token log-probs of this step under the policy
+    scores: dict[str, float] = field(default_factory=dict)
+    value: float = 0.0  # MCTS mean value / search-specific value
+    visits: int = 0
+    terminal: bool = False
+    answer: str | None = None  # extracted final answer when terminal
+    valid: bool = True  # the task's rule check of this step
+
+
+@dataclass
+class Budget:
+    """Compute spent by one search, so strategies can be compared compute-matched."""
+
+    expansions: int = 0  # nodes expanded (one prompt sent to the policy for k proposals)
+    generated_tokens: int = 0
+    prompt_tokens: int = 0  # prompt tokens the policy processed (not re-counted when cached)
+    scorer_calls: int = 0  # steps or paths scored
+    wall_time: float = 0.0  # seconds
+
+    def add(self, other: "Budget") -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class SearchResult:
+    problem: Problem
+    nodes: list[Node]
+    answer: str | None = None
+    path: list[int] = field(default_factory=list)  # node ids root → chosen leaf
+    correct: bool | None = None
+    budget: Budget = field(default_factory=Budget)
+    search: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchResult":
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DataError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        d = dict(d)
+        d["problem"] = Problem(**d["problem"])
+        d["nodes"] = [Node(**n) for n in d["nodes"]]
+        d["budget"] = Budget(**d["budget"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def path_steps(self) -> list[str]:
+        by_id = {n.id: n for n in self.nodes}
+        return [by_id[i].step for i in self.path if by_id[i].parent is not None]
+
+
+def load_results(path: str | os.PathLike) -> list[SearchResult]:
+    return list(iter_results(path))
+
+
+def iter_results(path: str | os.PathLike) -> Iterator[SearchResult]:
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield SearchResult.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError, DataError) as e:
+                raise DataError(f"{path}:{lineno}: malformed tree record ({e})") from None
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` so that ``path`` holds either the old or the whole new content, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_results(path: str | os.PathLike, results: Iterable[SearchResult]) -> None:
+    atomic_write_text(path, "".join(r.to_json() + "\n" for r in results))
+
+
+class ResultWriter:
+    """Append-only JSONL writer for long runs: each record is flushed and fsynced as it finishes,
+    and a torn last line (from a crash mid-write) is dropped on reopen so a rerun resumes cleanly."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.done: dict[str, SearchResult] = {}
+        if self.path.exists():
+            self._recover()
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        good: list[str] = []
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # torn write from an interrupted run
+                try:
+                    r = SearchResult.from_dict(json.loads(line))
+                except (json.JSONDecodeError, TypeError, KeyError, DataError):
+                    break
+                self.done[r.problem.id] = r
+                good.append(line)
+        atomic_write_text(self.path, "".join(good))
+
+    def write(self, result: SearchResult) -> None:
+        self._f.write(result.to_json() + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.done[result.problem.id] = result
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "ResultWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
