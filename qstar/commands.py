@@ -17,7 +17,7 @@ from qstar.engine import Engine, Tree
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.training import TrainContext, TrainerConfig
-from qstar.tree import ResultWriter, SearchResult, atomic_write_text
+from qstar.tree import ResultWriter, SearchResult, atomic_write_text, iter_results
 
 console = Console()
 
@@ -33,10 +33,10 @@ class Components:
     engine: Engine
 
 
-def build(cfg: DictConfig, registry: Registry | None = None) -> Components:
+def build(cfg: DictConfig, registry: Registry | None = None, task: Any = None) -> Components:
     """Instantiate task, segmenter, scorer and search (cheap, validated first), then the expander."""
     registry = registry or Registry(make_plugin_manager())
-    task = registry.build("task", cfg.task)
+    task = task or registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
     scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
     search = registry.build("search", cfg.search)
@@ -93,8 +93,10 @@ def render_tree(tree_result: SearchResult, max_children: int = 6) -> RichTree:
 
 
 def solve(cfg: DictConfig) -> SearchResult:
-    c = build(cfg)
-    problem = c.task.parse_problem(cfg.problem)
+    registry = Registry(make_plugin_manager())
+    task = registry.build("task", cfg.task)
+    problem = task.parse_problem(cfg.problem)  # bad input fails before the model loads
+    c = build(cfg, registry, task)
     result = c.engine.solve(c.search, problem)
     if cfg.show_tree:
         console.print(render_tree(result))
@@ -185,6 +187,11 @@ def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
 
 
 def train(cfg: DictConfig) -> Path:
+    if cfg.data:  # check the whole file before any model is built
+        if not Path(cfg.data).is_file():
+            raise QstarError(f"data file {cfg.data} does not exist: pass data=<trees.jsonl written by qstar search>")
+        for _ in iter_results(cfg.data):
+            pass
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)

@@ -81,6 +81,8 @@ class Registry:
 
     def config(self, kind: str, node: DictConfig | dict | None) -> tuple[Component, Any]:
         """Look up ``node.name`` and validate the rest of ``node`` against the component's schema."""
+        if isinstance(node, DictConfig):  # resolve ${...} against the whole config first
+            node = OmegaConf.to_container(node, resolve=True)
         node = OmegaConf.create({} if node is None else node)
         name = node.get("name")
         if not name:

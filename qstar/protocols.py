@@ -51,6 +51,7 @@ class Proposal:
     num_tokens: int
     logprob: float
     finished: bool = True  # False when the token budget ran out before the delimiter
+    token_ids: list[int] | None = None  # the sampled ids (delimiter included), when the expander has them
 
 
 @dataclass

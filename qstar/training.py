@@ -3,6 +3,7 @@ resume from ``last.ckpt``) and the export of the trained model as a Hugging Face
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,13 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
             raise QstarError(f"resume=true but {last} does not exist: run once without resume first")
         ckpt_path = str(last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # Lightning writes last.ckpt after validation only; a run stopped by max_steps/max_time mid-epoch
+    # would resume from an older state, so persist the final state (atomically) as last.ckpt.
+    tmp = last.with_name(".last.ckpt.tmp")
+    trainer.save_checkpoint(tmp)  # collective under sharded strategies: every rank calls it
+    trainer.strategy.barrier()
+    if trainer.is_global_zero:
+        os.replace(tmp, last)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     return best or None
 

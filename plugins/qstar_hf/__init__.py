@@ -82,7 +82,8 @@ class HFExpander:
         else:
             kwargs.update(do_sample=False)
         out = self.model.generate(
-            **enc,
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
             max_new_tokens=max_new,
             num_return_sequences=k,
             eos_token_id=eos,
@@ -109,7 +110,7 @@ class HFExpander:
                 text = tok.decode(text_ids, skip_special_tokens=True)
                 if stop_at_delimiter and self.delim_id is None and self.segmenter.delimiter in text:
                     text, finished = text.split(self.segmenter.delimiter, 1)[0], True
-                group.append(Proposal(text=text, num_tokens=n, logprob=float(token_lp[j, :n].sum()), finished=finished))
+                group.append(Proposal(text=text, num_tokens=n, logprob=float(token_lp[j, :n].sum()), finished=finished, token_ids=ids[:n]))
             results.append(group)
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
         return results, prompt_tokens

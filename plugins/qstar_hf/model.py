@@ -63,7 +63,9 @@ def load_tokenizer(name_or_path: str):
 def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu"):
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     path = check_model_path(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))

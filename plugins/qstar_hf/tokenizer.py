@@ -37,4 +37,5 @@ def build_number_tokenizer() -> PreTrainedTokenizerFast:
         eos_token=EOS,
         padding_side="left",
         clean_up_tokenization_spaces=False,
+        model_input_names=["input_ids", "attention_mask"],
     )

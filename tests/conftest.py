@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """An untrained 2-layer GPT-2 with the number tokenizer, saved like any HF checkpoint."""
+    import torch
+
+    from qstar_hf.model import ArchConfig, build_causal_lm
+    from qstar_hf.tokenizer import build_number_tokenizer
+
+    torch.manual_seed(0)
+    tok = build_number_tokenizer()
+    model = build_causal_lm(tok, ArchConfig(n_layer=2, n_embd=32, n_head=2, n_positions=128))
+    out = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def policy_dir() -> Path:
+    from qstar_hf.model import resolve_path
+
+    path = Path(resolve_path("pkg://qstar_game24/policy"))
+    if not (path / "config.json").exists():
+        pytest.fail("the bundled policy is missing: train it with `qstar train experiment=game24_policy`")
+    return path
+
+
+@pytest.fixture
+def compose():
+    """Compose a command's config like the CLI does (schemas stored, Hydra cleared afterwards)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from qstar.config import store_schemas
+
+    store_schemas()
+
+    def _compose(command: str, overrides: list[str] | None = None):
+        GlobalHydra.instance().clear()
+        with initialize_config_module(config_module="qstar.conf", version_base="1.3"):
+            return hydra_compose(config_name=command, overrides=overrides or [])
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
+    """Run the installed ``qstar`` console script in a fresh process."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    exe = Path(sys.executable).with_name("qstar")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "qstar.cli"]
+    return subprocess.run([*cmd, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
