@@ -6,7 +6,7 @@ dataclass it registered, or ``None`` when it registered none).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generator, Protocol, Sequence, runtime_checkable
 
 from qstar.tree import Node, Problem, SearchResult
@@ -57,7 +57,7 @@ class Proposal:
 @dataclass
 class ExpandStats:
     generated_tokens: int = 0
-    prompt_tokens: int = 0
+    prompt_tokens: list[int] = field(default_factory=list)  # one count per prompt (engine charges each tree)
 
 
 @runtime_checkable

@@ -78,6 +78,8 @@ class SearchResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SearchResult":
+        if not isinstance(d, dict):
+            raise DataError(f"expected a JSON object, got {type(d).__name__}")
         version = d.get("schema_version")
         if version != SCHEMA_VERSION:
             raise DataError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
@@ -143,18 +145,21 @@ class ResultWriter:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def _recover(self) -> None:
-        good: list[str] = []
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break  # torn write from an interrupted run
-                try:
-                    r = SearchResult.from_dict(json.loads(line))
-                except (json.JSONDecodeError, TypeError, KeyError, DataError):
-                    break
-                self.done[r.problem.id] = r
-                good.append(line)
-        atomic_write_text(self.path, "".join(good))
+        """Load finished records; drop only a torn last line (no newline: the write was cut short).
+        Any other unreadable line is an error and the file is left untouched."""
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        complete, torn = lines[:-1], lines[-1]
+        for lineno, line in enumerate(complete, 1):
+            if not line.strip():
+                continue
+            try:
+                r = SearchResult.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError, DataError) as e:
+                raise DataError(f"{self.path}:{lineno}: malformed tree record ({e}); fix or move the file to resume") from None
+            self.done[r.problem.id] = r
+        if torn:
+            atomic_write_text(self.path, "".join(line + "\n" for line in complete))
 
     def write(self, result: SearchResult) -> None:
         self._f.write(result.to_json() + "\n")

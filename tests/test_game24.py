@@ -228,10 +228,6 @@ def test_wrong_answers_are_rejected(line, why):
     assert not game.check_answer(P, line), why
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: check_answer ignores the claimed result after '=', so a line that states 23 passes",
-)
 def test_answer_claiming_a_wrong_result_is_rejected():
     assert not game.check_answer(P, "Answer: (10-4)*(13-9)=23")
 

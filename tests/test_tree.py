@@ -146,10 +146,6 @@ def test_malformed_second_line_names_file_and_line(tmp_path, bad):
         next(it)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a line holding valid JSON that is not an object raises AttributeError, not DataError",
-)
 @pytest.mark.parametrize("bad", ["[1, 2]", "null", '"a string"', "42"])
 def test_non_object_json_line_is_a_data_error(tmp_path, bad):
     path = tmp_path / "r.jsonl"
@@ -208,21 +204,14 @@ def test_result_writer_flushes_each_record(tmp_path):
         w.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: ResultWriter silently deletes every record from the first complete-but-unreadable "
-    "line on (e.g. another schema_version), instead of refusing",
-)
 def test_result_writer_does_not_delete_complete_records_it_cannot_read(tmp_path):
     path = tmp_path / "trees.jsonl"
     future = make_result("p2").to_dict()
     future["schema_version"] = 99
     content = make_result("p1").to_json() + "\n" + json.dumps(future) + "\n" + make_result("p3").to_json() + "\n"
     path.write_text(content, encoding="utf-8")
-    try:
+    with pytest.raises(DataError, match=":2"):
         ResultWriter(path).close()
-    except DataError:
-        pass
     assert path.read_text(encoding="utf-8") == content
 
 

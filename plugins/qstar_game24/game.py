@@ -135,9 +135,9 @@ def check_answer(puzzle: tuple[int, ...], line: str) -> bool:
     text = line.strip()
     if text.startswith(ANSWER_PREFIX):
         text = text[len(ANSWER_PREFIX):]
-    expr = text.split("=")[0].strip()
-    if not expr:
-        return False
+    expr, *claimed = [part.strip() for part in text.split("=")]
+    if not expr or len(claimed) > 1 or (claimed and claimed[0] != "24"):
+        return False  # "…=23" or "…=24.0" is a wrong claim even when the expression makes 24
     try:
         value, numbers = _eval(ast.parse(expr, mode="eval"))
     except (SyntaxError, ValueError, RecursionError):

@@ -1,0 +1,92 @@
+"""Overhead of the hf expander over a raw batched ``model.generate``.
+
+Both sides get the same prompts (a Game of 24 frontier: validation puzzles at depths 0–2), the
+same ``k``, token budget, stop ids and seed, so they sample the same tokens; the expander also
+records per-step token counts, log-probs and text. Prints expander time / raw time (target ≤ 1.10).
+
+    python benchmarks/expand_overhead.py [--model pkg://qstar_game24/policy] [--prompts 64] [--k 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from types import SimpleNamespace
+
+import torch
+
+from qstar_game24 import Game24Task
+from qstar_hf import HFExpander, HFExpanderConfig
+from qstar_segmenters import NewlineSegmenter
+
+
+def frontier_prompts(n: int) -> list[str]:
+    task, seg = Game24Task(), NewlineSegmenter()
+    prompts = []
+    for i, problem in enumerate(task.problems("val")):
+        gold = task.gold_trajectories(problem)[0]
+        prompts.append(seg.join(task.prompt(problem), gold[: i % 3]))
+        if len(prompts) == n:
+            break
+    return prompts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="pkg://qstar_game24/policy")
+    ap.add_argument("--prompts", type=int, default=64)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--max-step-tokens", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+
+    cfg = HFExpanderConfig(max_step_tokens=args.max_step_tokens, max_batch_sequences=10**9)
+    expander = HFExpander(cfg, SimpleNamespace(name_or_path=args.model), NewlineSegmenter())
+    model, tok = expander.model, expander.tokenizer
+    prompts = frontier_prompts(args.prompts)
+    stop = [tok.eos_token_id, expander.delim_id]
+
+    @torch.inference_mode()
+    def raw():
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return model.generate(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            do_sample=True,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            top_k=cfg.top_k,
+            max_new_tokens=args.max_step_tokens,
+            num_return_sequences=args.k,
+            eos_token_id=stop,
+            pad_token_id=tok.pad_token_id,
+        )
+
+    def ours():
+        return expander.expand(prompts, args.k)
+
+    ratios, t_raw, t_ours = [], [], []
+    for rep in range(args.repeats + 1):
+        torch.manual_seed(rep)
+        t0 = time.perf_counter()
+        seqs = raw()
+        t1 = time.perf_counter()
+        torch.manual_seed(rep)
+        proposals, stats = ours()
+        t2 = time.perf_counter()
+        if rep == 0:
+            continue  # warm-up
+        t_raw.append(t1 - t0)
+        t_ours.append(t2 - t1)
+        ratios.append((t2 - t1) / (t1 - t0))
+        if rep == 1:
+            raw_tokens = int((seqs[:, -args.max_step_tokens :] != tok.pad_token_id).sum()) if seqs.shape[1] else 0
+            print(f"sequences: {len(prompts)}×{args.k}; generated tokens: ours {stats.generated_tokens}, raw ≤{raw_tokens}")
+    print(f"raw generate   median {statistics.median(t_raw) * 1000:.1f} ms")
+    print(f"hf expander    median {statistics.median(t_ours) * 1000:.1f} ms")
+    print(f"overhead ratio median {statistics.median(ratios):.3f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
