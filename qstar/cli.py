@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         fail(f"unknown command {command!r}: choose one of {', '.join(COMMANDS)}")
     store_schemas()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # keep the CLI's output to qstar's own lines
     try:
         registry = Registry(make_plugin_manager())
     except QstarError as e:
