@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
-from qstar.engine import Engine, Tree
+from qstar.engine import Engine
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.training import TrainContext, TrainerConfig
@@ -231,4 +231,4 @@ def plugins(cfg: DictConfig) -> Registry:
     return registry
 
 
-__all__ = ["Tree", "build", "eval", "plugins", "search", "solve", "summarize", "train"]
+__all__ = ["build", "eval", "plugins", "search", "solve", "summarize", "train"]

@@ -25,14 +25,18 @@ class ModelConfig:
 
 
 @dataclass
-class _SearchCommon:
+class _Common:
     task: Any = MISSING
     segmenter: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
+    seed: int = 0
+
+
+@dataclass
+class _SearchCommon(_Common):
     expander: Any = MISSING
     scorer: Any = None
     search: Any = MISSING
-    seed: int = 0
     batch_problems: int = 16  # problems searched in lock-step, their requests batched together
 
 
@@ -56,13 +60,9 @@ class EvalConfig(SearchCommandConfig):
 
 
 @dataclass
-class TrainConfig:
-    task: Any = MISSING
-    segmenter: Any = MISSING
-    model: ModelConfig = field(default_factory=ModelConfig)
+class TrainConfig(_Common):
     optimizer: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    seed: int = 0
     data: Optional[str] = None  # trees JSONL to learn from; None = the task's gold trajectories
     split: str = "train"
     val_split: str = "val"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
 from qstar.tree import Budget, Node, Problem, SearchResult
@@ -238,7 +238,3 @@ class Engine:
             pos += len(r.nodes)
         return out
 
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

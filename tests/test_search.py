@@ -146,3 +146,33 @@ def test_bundled_policy_solves_the_default_puzzle(policy_dir):
     assert result.correct, result.path_steps()
     assert task.is_correct(result.problem, result.answer)
     assert result.budget.generated_tokens == sum(n.num_tokens for n in result.nodes)
+
+
+def test_observer_hooks_see_every_expansion_and_every_finished_search():
+    import qstar
+    from qstar.plugins import make_plugin_manager
+
+    class Recorder:
+        def __init__(self):
+            self.expanded, self.finished = [], []
+
+        @qstar.hookimpl
+        def qstar_on_expand(self, problems, nodes, children):
+            self.expanded.append(sum(map(len, children)))
+
+        @qstar.hookimpl
+        def qstar_on_search_end(self, result):
+            self.finished.append(result.problem.id)
+
+    pm = make_plugin_manager(load_entrypoints=False)
+    recorder = Recorder()
+    pm.register(recorder)
+    try:
+        task = Game24Task()
+        scorer = RuleVerifier(VerifierConfig(), task)
+        eng = Engine(task, NewlineSegmenter(), ScriptedExpander(SCRIPT), scorer, hook=pm.hook)
+        results = eng.run(TotBFS(TotBFSConfig(breadth=2, k=5)), [task.parse_problem("4 9 10 13")] * 2)
+    finally:
+        pm.unregister(recorder)
+    assert recorder.finished == [r.problem.id for r in results]
+    assert sum(recorder.expanded) == sum(len(r.nodes) - 1 for r in results)
