@@ -61,3 +61,16 @@ def test_plugins_lists_every_builtin_with_its_distribution():
                        ("search", "tot-bfs"), ("search", "dfs"), ("search", "best-of-n"), ("optimizer", "sft")]:
         row = next(line for line in proc.stdout.splitlines() if f" {name} " in line)
         assert kind in row and "qstar 0.1.0" in row
+
+
+def test_multirun_sweeps_strategies_and_cfg_job_prints_the_config(tiny_model_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("eval", "-m", "search=tot-bfs,best-of-n", f"model.name_or_path={tiny_model_dir}", "split=val",
+                   "limit=1", "expander.max_step_tokens=8", "expander.max_rollout_tokens=16",
+                   "progress=false", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    saved = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (0, 1)]
+    assert [s["config"]["search"]["name"] for s in saved] == ["tot-bfs", "best-of-n"]
+
+    shown = run_cli("solve", "search=dfs", "--cfg", "job")
+    assert shown.returncode == 0 and "name: dfs" in shown.stdout and "max_expansions: 100" in shown.stdout

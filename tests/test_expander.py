@@ -29,8 +29,9 @@ def test_batched_greedy_matches_one_prompt_at_a_time(policy_dir):
     assert [g[0].text for g in batched] == [g[0].text for g in single]
     for b, s in zip(batched, single):
         assert b[0].logprob == pytest.approx(s[0].logprob, abs=1e-4)
-    # left padding must not be counted as processed prompt tokens
-    assert stats.prompt_tokens == [len(expander.tokenizer(p)["input_ids"]) for p in PROMPTS]
+    # left padding is not counted as processed prompt tokens; each of the k copies is
+    _, stats = expander.expand(PROMPTS, k=3)
+    assert stats.prompt_tokens == [3 * len(expander.tokenizer(p)["input_ids"]) for p in PROMPTS]
 
 
 def test_steps_stop_at_the_delimiter_and_logprob_is_the_models(tiny_model_dir):

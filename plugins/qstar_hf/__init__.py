@@ -112,7 +112,8 @@ class HFExpander:
                     text, finished = text.split(self.segmenter.delimiter, 1)[0], True
                 group.append(Proposal(text=text, num_tokens=n, logprob=float(token_lp[j, :n].sum()), finished=finished, token_ids=ids[:n]))
             results.append(group)
-        prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
+        # generate() copies each prompt k times and encodes every copy: that is what was processed
+        prompt_tokens = (enc["attention_mask"].sum(dim=1) * k).tolist()
         return results, prompt_tokens
 
 
