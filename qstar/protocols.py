@@ -36,6 +36,9 @@ class Task(Protocol):
     def is_correct(self, problem: Problem, answer: str | None) -> bool: ...
     def gold_trajectories(self, problem: Problem) -> list[list[str]]: ...
 
+    # Optional: ``state_key(problem, steps) -> Hashable`` — equal keys mean the same search state
+    # (Game of 24: the numbers left), so searches can keep one path per state.
+
 
 @runtime_checkable
 class Segmenter(Protocol):

@@ -108,6 +108,10 @@ class Game24Task:
         dead = len(check.left) == 1 and check.left[0] != game.TARGET
         return StepVerdict(valid=True, dead_end=dead)
 
+    def state_key(self, problem: Problem, steps: Sequence[str]):
+        """Paths that leave the same numbers are the same state (searches may merge them)."""
+        return self.state(problem, steps)
+
     def solvable(self, problem: Problem, steps: Sequence[str]) -> bool:
         """Exact look-ahead: can the numbers left after ``steps`` still make 24?"""
         state = self.state(problem, steps)

@@ -1,10 +1,13 @@
 """Tree-of-Thoughts searches (Yao et al., 2023, "Tree of Thoughts: Deliberate Problem Solving with
 Large Language Models"): ``tot-bfs`` (Algorithm 1) and ``dfs`` (Algorithm 2).
 
-Deviation from the paper, both searches: a state is kept only if its score is above ``prune``
+Deviations from the paper. Both searches: a state is kept only if its score is above ``prune``
 (a rule verifier's 0 means "illegal", and keeping an illegal state can never help), and equal
 scores are ordered by the path's log-probability under the policy, so the policy's own
 preference breaks the ties a coarse value (sure/likely/impossible, or a verifier) leaves.
+BFS: two paths that reach the same state (``task.state_key``, e.g. the same numbers left) take one
+of the ``breadth`` slots, not two — the paper's GPT-4 proposals rarely collide, a small sampled
+policy's often do.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class TotBFSConfig:
     k: int = 5  # proposals sampled per state
     max_depth: int = 0  # 0 = the task's max_depth
     prune: float = 0.0  # drop states scoring <= prune
+    merge_states: bool = True  # keep one path per task state (task.state_key), so b slots hold b states
 
 
 class TotBFS:
@@ -67,8 +71,21 @@ class TotBFS:
             finished += [c for c in kept if c.terminal]
             open_ = [c for c in kept if not c.terminal]
             name = _scorer_name(candidates)
-            frontier = sorted(open_, key=lambda n: _key(tree, n, name), reverse=True)[: self.cfg.breadth]
+            ranked = sorted(open_, key=lambda n: _key(tree, n, name), reverse=True)
+            frontier = self._distinct(tree, ranked)[: self.cfg.breadth]
         tree.choose(_best(tree, finished))
+
+    def _distinct(self, tree: Tree, ranked: list[Node]) -> list[Node]:
+        state_key = getattr(tree.task, "state_key", None)
+        if not self.cfg.merge_states or state_key is None:
+            return ranked
+        seen, out = set(), []
+        for n in ranked:
+            key = state_key(tree.problem, tree.steps(n))
+            if key not in seen:
+                seen.add(key)
+                out.append(n)
+        return out
 
 
 @dataclass
