@@ -30,7 +30,7 @@ def test_batched_greedy_matches_one_prompt_at_a_time(policy_dir):
     for b, s in zip(batched, single):
         assert b[0].logprob == pytest.approx(s[0].logprob, abs=1e-4)
     # left padding is not counted as processed prompt tokens; each of the k copies is
-    _, stats = expander.expand(PROMPTS, k=3)
+    _, stats = make(policy_dir).expand(PROMPTS, k=3)
     assert stats.prompt_tokens == [3 * len(expander.tokenizer(p)["input_ids"]) for p in PROMPTS]
 
 
@@ -55,6 +55,11 @@ def test_steps_stop_at_the_delimiter_and_logprob_is_the_models(tiny_model_dir):
             assert ids.shape[1] - n_prompt == p.num_tokens
             assert p.logprob == pytest.approx(expected.item(), abs=1e-3)
     assert stats.generated_tokens == sum(p.num_tokens for g in proposals for p in g)
+
+
+def test_greedy_gives_one_proposal_per_prompt(tiny_model_dir):
+    proposals, _ = make(tiny_model_dir, temperature=0.0).expand(PROMPTS, k=4)
+    assert [len(g) for g in proposals] == [1, 1, 1]
 
 
 def test_same_seed_same_proposals(tiny_model_dir):

@@ -357,3 +357,9 @@ def test_unsolvable_puzzle_has_no_trajectories(task):
     p = task.parse_problem("1 1 1 1")
     assert task.gold_trajectories(p) == []
     assert not task.solvable(p, [])
+
+
+@pytest.mark.parametrize("step", ["4*6=24/0 (left: 24/0)", "9-5=4 (left: 4 4 13/0)", "13-(9/0)=4 (left: 4 4 10)"])
+def test_a_zero_denominator_is_an_invalid_step_not_a_crash(step):
+    state = tuple(Fraction(n) for n in (4, 5, 9, 13)) if "9-5" in step else tuple(Fraction(n) for n in (4, 6))
+    assert not game.check_step(state, step).valid

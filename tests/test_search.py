@@ -134,18 +134,14 @@ def test_engine_batches_the_frontiers_of_many_problems_into_one_call():
     assert len(one_at_a_time.calls) == 12
 
 
-def test_bundled_policy_solves_the_default_puzzle(policy_dir):
-    from types import SimpleNamespace
+def test_bundled_policy_solves_the_default_puzzle_with_the_shipped_defaults(compose, policy_dir):
+    from qstar import commands
 
-    from qstar_hf import HFExpander, HFExpanderConfig
-
-    seg = NewlineSegmenter()
-    expander = HFExpander(HFExpanderConfig(seed=0), SimpleNamespace(name_or_path=str(policy_dir)), seg)
-    eng, task = engine(expander)
-    result = eng.solve(TotBFS(TotBFSConfig()), task.parse_problem("4 9 10 13"))
+    result = commands.solve(compose("solve", ["show_tree=false"]))
     assert result.correct, result.path_steps()
-    assert task.is_correct(result.problem, result.answer)
+    assert Game24Task().is_correct(result.problem, result.answer)
     assert result.budget.generated_tokens == sum(n.num_tokens for n in result.nodes)
+    assert result.budget.scorer_calls == sum(bool(n.scores) for n in result.nodes)
 
 
 def test_observer_hooks_see_every_expansion_and_every_finished_search():

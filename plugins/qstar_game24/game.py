@@ -92,7 +92,11 @@ def check_step(state: tuple[Fraction, ...], step: str) -> StepCheck:
     m = STEP_RE.match(step.strip())
     if not m:
         return StepCheck(False, reason="not a step of the form 'a+b=c (left: ...)'")
-    a, b, c = parse_num(m["a"]), parse_num(m["b"]), parse_num(m["c"])
+    try:
+        a, b, c = parse_num(m["a"]), parse_num(m["b"]), parse_num(m["c"])
+        left = tuple(sorted(parse_num(x) for x in m["left"].split()))
+    except ZeroDivisionError:
+        return StepCheck(False, reason="a number with denominator 0")
     pool = Counter(state)
     for x in (a, b):
         if pool[x] <= 0:
@@ -103,7 +107,6 @@ def check_step(state: tuple[Fraction, ...], step: str) -> StepCheck:
     if c < 0:
         return StepCheck(False, reason="negative intermediate result")
     pool[c] += 1
-    left = tuple(sorted(parse_num(x) for x in m["left"].split()))
     if Counter(left) != +pool:
         return StepCheck(False, reason="wrong remaining numbers")
     return StepCheck(True, left=left)

@@ -22,7 +22,7 @@ from .model import load_causal_lm, load_tokenizer
 @dataclass
 class HFExpanderConfig:
     name: str = "hf"
-    temperature: float = 1.0  # 0 = greedy
+    temperature: float = 1.0  # 0 = greedy (then one proposal per prompt, whatever k)
     top_p: float = 1.0
     top_k: int = 0
     max_step_tokens: int = 40  # a Game of 24 step is ~20 tokens
@@ -77,6 +77,8 @@ class HFExpander:
             else:
                 kwargs.update(stop_strings=[self.segmenter.delimiter], tokenizer=tok)
         sample = self.cfg.temperature > 0
+        if not sample:
+            k = 1  # greedy decoding: k samples would be k copies of one step
         if sample:
             kwargs.update(do_sample=True, temperature=self.cfg.temperature, top_p=self.cfg.top_p, top_k=self.cfg.top_k)
         else:

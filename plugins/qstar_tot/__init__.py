@@ -41,7 +41,8 @@ def _scorer_name(nodes: list[Node]) -> str | None:
 class TotBFSConfig:
     name: str = "tot-bfs"
     breadth: int = 5  # b: states kept per depth (the paper's b = 5 for Game of 24)
-    k: int = 5  # proposals sampled per state
+    k: int = 40  # proposals sampled per state: a 2M-parameter policy needs many samples to cover
+    # the few moves that still lead to 24 (the paper's GPT-4 lists them in one proposal prompt)
     max_depth: int = 0  # 0 = the task's max_depth
     prune: float = 0.0  # drop states scoring <= prune
     merge_states: bool = True  # keep one path per task state (task.state_key), so b slots hold b states

@@ -1,10 +1,11 @@
 """Scorer ``verifier``: the task's rule checks as step scores.
 
-An invalid step scores 0, a correct final answer 1, a wrong one 0, and a valid intermediate step
-``intermediate`` (0.5 by default: "legal, outcome unknown"). With ``lookahead=true`` a valid
-intermediate step scores 1 when the task's exact solver says the goal is still reachable and 0
-otherwise — an oracle value, the rule-based counterpart of Tree-of-Thoughts' "sure/impossible"
-value prompt; it needs a task with ``solvable(problem, steps)``.
+An illegal step scores 0, a correct final answer 1, a wrong one 0. A legal intermediate step
+scores by the task's rules too: with ``lookahead=true`` (the default, for tasks that define
+``solvable(problem, steps)``) 1 when the goal is still reachable from it and 0 when it is not —
+the rule-based counterpart of Tree-of-Thoughts' "sure/likely/impossible" value prompt, exact and
+nearly free for the Game of 24; with ``lookahead=false`` (or a task without ``solvable``) it
+scores ``intermediate`` (0.5: "legal, outcome unknown") and only legality and answers are judged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from qstar import hookimpl
-from qstar.errors import QstarError
 from qstar.tree import Problem
 
 
@@ -21,16 +21,15 @@ from qstar.tree import Problem
 class VerifierConfig:
     name: str = "verifier"
     intermediate: float = 0.5  # score of a legal step whose outcome is not known yet
-    lookahead: bool = False  # exact reachability check (oracle value) instead of `intermediate`
+    lookahead: bool = True  # score legal steps by reachability when the task can decide it
 
 
 class RuleVerifier:
     name = "verifier"
 
     def __init__(self, cfg: VerifierConfig, task):
-        if cfg.lookahead and not hasattr(task, "solvable"):
-            raise QstarError(f"scorer.lookahead=true needs a task with solvable(); {task.name!r} has none")
         self.cfg, self.task = cfg, task
+        self.lookahead = cfg.lookahead and hasattr(task, "solvable")
 
     def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
         return [self._score(p, list(steps)) for p, steps in zip(problems, paths)]
@@ -43,7 +42,7 @@ class RuleVerifier:
             return 0.0
         if verdict.terminal:
             return 1.0 if verdict.correct else 0.0
-        if self.cfg.lookahead:
+        if self.lookahead:
             return 1.0 if self.task.solvable(problem, steps) else 0.0
         return self.cfg.intermediate
 
