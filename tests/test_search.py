@@ -140,7 +140,8 @@ def test_bundled_policy_solves_the_default_puzzle_with_the_shipped_defaults(comp
     result = commands.solve(compose("solve", ["show_tree=false"]))
     assert result.correct, result.path_steps()
     assert Game24Task().is_correct(result.problem, result.answer)
-    assert result.budget.generated_tokens == sum(n.num_tokens for n in result.nodes)
+    # duplicate samples are merged into one node, but their tokens were generated and are charged
+    assert result.budget.generated_tokens >= sum(n.num_tokens for n in result.nodes) > 0
     assert result.budget.scorer_calls == sum(bool(n.scores) for n in result.nodes)
 
 
