@@ -166,8 +166,9 @@ def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
     out = output_dir(cfg, "eval")
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
 
-    table = Table(title=f"{cfg.task.name} / {cfg.split}: {cfg.search.name} + {cfg.scorer.name if cfg.get('scorer') else 'no scorer'}")
-    for col in ("solved", "solve rate", "gen tokens / problem", "prompt tokens / problem", "expansions / problem", "scorer calls / problem", "wall s / problem"):
+    scorer = cfg.scorer.name if cfg.get("scorer") else "no scorer"
+    table = Table(title=f"{cfg.task.name}/{cfg.split}: {cfg.search.name} + {scorer} (per problem)")
+    for col in ("solved", "rate", "gen tokens", "prompt tokens", "expansions", "scorer calls", "wall s"):
         table.add_column(col, justify="right")
     table.add_row(
         f"{summary['solved']}/{summary['problems']}",
