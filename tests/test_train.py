@@ -40,19 +40,19 @@ def test_sft_loss_falls_resumes_and_exports(compose, tmp_path):
     assert last < 0.6 * first, losses
 
     # resume: a longer budget continues from last.ckpt instead of starting over
-    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 40
     cfg = compose("train", TINY + ["trainer.max_steps=50", f"out_dir={out}", "resume=true"])
     commands.train(cfg)
     steps = [s for s, _ in train_losses(out)]
-    assert max(steps) >= 45 and torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 50
+    assert max(steps) >= 45 and torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 50
 
     # the exported directory is a plain HF checkpoint holding the best validation weights
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(exported).eval()
     tok = AutoTokenizer.from_pretrained(exported)
-    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     fresh = AutoModelForCausalLM.from_pretrained(exported).eval()
     fresh.load_state_dict({k.removeprefix("model."): v for k, v in best.items()})
     ids = tok("Input: 4 9 10 13\n", return_tensors="pt")["input_ids"]
