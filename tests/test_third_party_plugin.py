@@ -4,7 +4,6 @@ Hydra config — no qstar file changes."""
 from __future__ import annotations
 
 import json
-import textwrap
 
 from conftest import run_cli
 
