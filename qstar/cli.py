@@ -1,22 +1,26 @@
 """``qstar <command> [hydra overrides]``: one entry point, one Hydra app per command.
 
-Before Hydra runs, the overrides are composed once so that bad input (an unknown plugin name, a
-misspelled key) ends with a one-line error and exit status 2 instead of a traceback.
+Before Hydra runs, the overrides are composed — every combination of a ``-m`` sweep included — and
+every component config is checked against its plugin's schema, so bad input ends with a one-line
+error and exit status 2 instead of a traceback, whichever Hydra flags come with it.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 from typing import Callable
 
 import hydra
 from hydra import compose, initialize_config_module
+from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from qstar.config import store_schemas
+from qstar.config import CONFIG_MODULE, store_schemas, use_plugin_config
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, config_searchpaths, make_plugin_manager
 from qstar.tree import DataError
@@ -29,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "list registered components and where they come from",
 }
 EXIT_USAGE = 2
+MAX_SWEEP_CHECKS = 256  # sweep combinations composed up front; a larger sweep checks the first ones
 
 
 def fail(message: str) -> None:
@@ -55,24 +60,89 @@ def _runner(command: str) -> Callable[[DictConfig], None]:
     return run
 
 
-def _validate(command: str, overrides: list[str], searchpath: list[str], registry: Registry) -> None:
-    """Compose the config once so bad overrides get a clear one-line error."""
+# ------------------------------------------------------------------------------- validation
+
+
+def _sweep_combinations(overrides: list[str]) -> list[list[str]]:
+    """Every job a ``-m`` sweep would run, as plain override lists (Hydra's basic sweeper expands
+    the same cartesian product). Sweeps that cannot be enumerated here (glob) are left to Hydra."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    axes: list[list[str]] = []
+    for o in parsed:
+        if o.is_sweep_override() and o.is_discrete_sweep() and o.value_type.name != "GLOB_CHOICE_SWEEP":
+            axes.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+        elif not o.is_sweep_override():
+            axes.append([o.input_line])
+    return [list(c) for c in itertools.islice(itertools.product(*axes), MAX_SWEEP_CHECKS)]
+
+
+def _compose(command: str, overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(config_module="qstar.conf", version_base="1.3"):
-            compose(config_name=command, overrides=overrides + searchpath)
-    except MissingConfigException as e:
-        group = next((o.split("=", 1) for o in overrides if "=" in o and o.split("=", 1)[0].lstrip("+~") in KINDS), None)
-        if group and f"{group[0].lstrip('+~')}/{group[1]}" in str(e):
-            kind, name = group[0].lstrip("+~"), group[1]
-            valid = ", ".join(sorted(set(registry.names(kind)) | set(e.options or [])))
-            fail(f"unknown {kind} {name!r}: choose one of {valid}")
-        fail(f"invalid override: {str(e).splitlines()[0]}")
-    except (HydraException, OmegaConfBaseException, ValueError) as e:
-        first = next((line for line in str(e).splitlines() if line.strip()), str(e))
-        fail(f"invalid override ({' '.join(overrides)}): {first}; see `qstar {command} --cfg job`")
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose(config_name=command, overrides=overrides)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _valid_keys(command: str, overrides: list[str], key: str, registry: Registry) -> tuple[str, str]:
+    """(what the parent of ``key`` is, its valid keys), read from the composed config without the
+    failing override: a component group lists its plugin's schema fields."""
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+    try:
+        cfg = _compose(command, rest)
+    except (HydraException, OmegaConfBaseException, ValueError):
+        return parent or "the config", ""
+    if parent in KINDS and OmegaConf.select(cfg, f"{parent}.name"):
+        name = OmegaConf.select(cfg, f"{parent}.name")
+        comp = registry.components[parent].get(name)
+        if comp is not None and comp.schema is not None:
+            import dataclasses
+
+            return f"{parent} {name!r}", ", ".join(f.name for f in dataclasses.fields(comp.schema))
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    keys = ", ".join(str(k) for k in node.keys()) if isinstance(node, DictConfig) else ""
+    return (parent or f"qstar {command}"), keys
+
+
+def _validate(command: str, overrides: list[str], registry: Registry) -> None:
+    """Compose the config of every job the overrides describe and check each component config
+    against its plugin's schema, so bad input gets a clear one-line error before anything runs."""
+    try:
+        jobs = _sweep_combinations(overrides)
+    except OverrideParseException as e:
+        fail(f"invalid override: {str(e).splitlines()[0]}")
+    for job in jobs:
+        try:
+            cfg = _compose(command, job)
+        except MissingConfigException as e:
+            group = next((o.split("=", 1) for o in job if "=" in o and o.split("=", 1)[0].lstrip("+~") in KINDS), None)
+            if group and f"{group[0].lstrip('+~')}/{group[1]}" in str(e):
+                kind, name = group[0].lstrip("+~"), group[1]
+                valid = ", ".join(sorted(set(registry.names(kind)) | set(e.options or [])))
+                fail(f"unknown {kind} {name!r}: choose one of {valid}")
+            fail(f"invalid override: {str(e).splitlines()[0]}")
+        except ConfigCompositionException as e:
+            first = str(e).splitlines()[0]
+            if first.startswith("Could not override '"):
+                key = first.split("'")[1]
+                owner, keys = _valid_keys(command, job, key, registry)
+                hint = f" (valid keys: {keys})" if keys else ""
+                fail(f"invalid override {key}: {owner} has no key {key.rsplit('.', 1)[-1]!r}{hint}; see `qstar {command} --cfg job`")
+            fail(f"invalid override ({' '.join(job)}): {first}; see `qstar {command} --cfg job`")
+        except (HydraException, OmegaConfBaseException, ValueError) as e:
+            first = next((line for line in str(e).splitlines() if line.strip()), str(e))
+            fail(f"invalid override ({' '.join(job)}): {first}; see `qstar {command} --cfg job`")
+        for kind in KINDS:
+            if cfg.get(kind) is not None:
+                try:
+                    registry.config(kind, cfg[kind])
+                except QstarError as e:
+                    fail(str(e))
+
+
+# ------------------------------------------------------------------------------- entry point
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,14 +161,16 @@ def main(argv: list[str] | None = None) -> None:
         registry = Registry(make_plugin_manager())
     except QstarError as e:
         fail(str(e))
-    searchpath = config_searchpaths(registry.pm)
-    sp_override = [f"hydra.searchpath=[{','.join(searchpath)}]"] if searchpath else []
-    hydra_flags = [a for a in rest if a.startswith("-")]
-    overrides = [a for a in rest if not a.startswith("-")]
-    if not hydra_flags:  # --help, --cfg, -m etc. are Hydra's own business
-        _validate(command, overrides, sp_override, registry)
-    sys.argv = [f"qstar {command}", *rest, *sp_override]
-    app = hydra.main(version_base="1.3", config_path="conf", config_name=command)(_runner(command))
+    # Plugin config packages join Hydra's search path through a SearchPathPlugin, not a
+    # `hydra.searchpath=` override: the path then holds for --help, --cfg and -m as well.
+    use_plugin_config(config_searchpaths(registry.pm))
+    parser = get_args_parser()  # Hydra's own parser tells flags, their values and overrides apart
+    parser.error = lambda message: fail(f"{message}; see `qstar {command} --help`")  # type: ignore[method-assign]
+    args = parser.parse_args(rest)
+    if not (args.help or args.hydra_help or args.shell_completion):
+        _validate(command, args.overrides, registry)
+    sys.argv = [f"qstar {command}", *rest]
+    app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(_runner(command))
     app()
 
 

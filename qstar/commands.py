@@ -73,22 +73,18 @@ def render_tree(tree_result: SearchResult, max_children: int = 6) -> RichTree:
         style = "bold green" if n.id in chosen else ("" if n.valid else "dim red")
         return f"[{style}]{text}[/]  [dim]{score}[/]" if style else f"{text}  [dim]{score}[/]"
 
-    def add(parent_widget, n):
-        widget = parent_widget.add(label(n))
+    def add(widget, n):
         children = kids.get(n.id, [])
-        valid = [c for c in children if c.valid or c.id in chosen]
-        valid.sort(key=lambda c: (c.id not in chosen, -max(c.scores.values(), default=0.0)))
-        for c in valid[:max_children]:
-            add(widget, c)
-        hidden = len(children) - min(len(valid), max_children)
-        if hidden:
-            widget.add(f"[dim]… {hidden} more ({len(children) - len(valid)} invalid)[/]")
+        shown = [c for c in children if c.valid or c.id in chosen]
+        shown.sort(key=lambda c: (c.id not in chosen, -max(c.scores.values(), default=0.0)))
+        for c in shown[:max_children]:
+            add(widget.add(label(c)), c)
+        hidden = len(children) - min(len(shown), max_children)
+        if hidden:  # at the root too: a tree whose first steps were all invalid says so
+            widget.add(f"[dim]… {hidden} more ({len(children) - len(shown)} invalid)[/]")
 
-    root = nodes[0]
-    top = RichTree(label(root))
-    for c in sorted(kids.get(0, []), key=lambda c: (c.id not in chosen, -max(c.scores.values(), default=0.0)))[:max_children]:
-        if c.valid or c.id in chosen:
-            add(top, c)
+    top = RichTree(label(nodes[0]))
+    add(top, nodes[0])
     return top
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import MISSING
 
 from qstar.training import TrainerConfig
@@ -82,6 +85,29 @@ SCHEMAS = {
     "train": TrainConfig,
     "plugins": PluginsConfig,
 }
+
+
+CONFIG_MODULE = "qstar.conf"  # the repository's top-level conf/, installed as this package
+
+
+class PluginConfigSearchPath(SearchPathPlugin):
+    """Puts the config packages that installed plugins return from ``qstar_config_searchpath``
+    on Hydra's search path, after qstar's own, for every composition: runs, ``--help`` (their
+    options listed under their groups), ``--cfg`` and ``-m`` alike."""
+
+    paths: list[str] = []
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        for path in self.paths:
+            search_path.append(provider="qstar-plugin", path=path)
+
+
+def use_plugin_config(paths: list[str]) -> None:
+    """Make ``paths`` (``pkg://their_package.conf``) part of every Hydra search path in this process."""
+    PluginConfigSearchPath.paths = list(paths)
+    plugins = Plugins.instance()
+    if PluginConfigSearchPath not in plugins.discover(SearchPathPlugin):
+        plugins.register(PluginConfigSearchPath)
 
 
 def store_schemas() -> None:

@@ -95,8 +95,10 @@ class Registry:
             return comp, OmegaConf.to_object(merged)
         except OmegaConfBaseException as e:
             msg = str(e).splitlines()[0]
+            key = getattr(e, "full_key", None)
+            where = f"{kind}.{key}: " if key and key not in msg else ""
             fields = ", ".join(f.name for f in dataclasses.fields(comp.schema))
-            raise QstarError(f"bad {kind} config for {name!r}: {msg} (valid keys: {fields})") from None
+            raise QstarError(f"bad {kind} config for {name!r}: {where}{msg} (valid keys: {fields})") from None
 
     def build(self, kind: str, node, *args) -> Any:
         comp, cfg = self.config(kind, node)

@@ -44,13 +44,13 @@ def compose():
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from qstar.config import store_schemas
+    from qstar.config import CONFIG_MODULE, store_schemas
 
     store_schemas()
 
     def _compose(command: str, overrides: list[str] | None = None):
         GlobalHydra.instance().clear()
-        with initialize_config_module(config_module="qstar.conf", version_base="1.3"):
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
             return hydra_compose(config_name=command, overrides=overrides or [])
 
     yield _compose
