@@ -128,6 +128,12 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
             if first.startswith("Could not override '"):
                 key = first.split("'")[1]
                 owner, keys = _valid_keys(command, job, key, registry)
+                field = key.rsplit(".", 1)[-1]
+                if field in keys.split(", "):  # a schema field its group YAML does not list
+                    fail(
+                        f"{owner} has option {field!r} but its YAML does not list it: set it with "
+                        f"+{key}=... (plugin authors: list every option in the group's YAML)"
+                    )
                 hint = f" (valid keys: {keys})" if keys else ""
                 fail(f"invalid override {key}: {owner} has no key {key.rsplit('.', 1)[-1]!r}{hint}; see `qstar {command} --cfg job`")
             fail(f"invalid override ({' '.join(job)}): {first}; see `qstar {command} --cfg job`")
