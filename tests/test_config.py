@@ -56,3 +56,19 @@ def test_misspelled_key_in_a_group_yaml_is_an_error(registry):
 def test_every_registered_component_has_a_yaml_option(registry):
     for kind in KINDS:
         assert set(registry.names(kind)) <= set(options(kind)), kind
+
+
+def test_every_group_yaml_lists_every_option_of_its_schema(registry):
+    """Only keys a group's YAML lists can be overridden without a leading ``+``."""
+    import dataclasses
+
+    import yaml
+
+    for kind in KINDS:
+        for name in registry.names(kind):
+            comp = registry.get(kind, name)
+            if comp.schema is None or not comp.source.startswith("qstar "):
+                continue
+            listed = set(yaml.safe_load(CONF.joinpath(kind, f"{name}.yaml").read_text()) or {})
+            fields = {f.name for f in dataclasses.fields(comp.schema)}
+            assert listed == fields, f"conf/{kind}/{name}.yaml: missing {sorted(fields - listed)}, unknown {sorted(listed - fields)}"

@@ -49,7 +49,7 @@ def split_rows(split: str) -> list[int]:
 class Game24Config:
     """Task options (none needed yet; the schema rejects misspelled keys)."""
 
-    name: str = "game24"
+    name: str = "game24"  # the registered task name
 
 
 class Game24Task:
