@@ -22,39 +22,39 @@ from qstar.training import TrainerConfig
 @dataclass
 class ModelConfig:
     name_or_path: Optional[str] = None  # local dir, pkg://package/dir, or Hub id; None = build from arch
-    dtype: str = "float32"
-    device: str = "cpu"
+    dtype: str = "float32"  # torch dtype the expander loads the weights in (float32, bfloat16, ...)
+    device: str = "cpu"  # where the expander runs the model (cpu, cuda, cuda:1); training uses trainer=
     arch: dict = field(default_factory=dict)  # qstar_hf.model.ArchConfig fields, used when building
 
 
 @dataclass
 class _Common:
-    task: Any = MISSING
-    segmenter: Any = MISSING
-    model: ModelConfig = field(default_factory=ModelConfig)
-    seed: int = 0
+    task: Any = MISSING  # the task: task=<name> picks one, task.<field>=... sets its options
+    segmenter: Any = MISSING  # what a step is (segmenter=<name>); policy and scorers share it
+    model: ModelConfig = field(default_factory=ModelConfig)  # the checkpoint (model=<name> or model.name_or_path=...)
+    seed: int = 0  # seeds sampling (the expander YAML reads ${seed}) and training (seed_everything, data order)
 
 
 @dataclass
 class _SearchCommon(_Common):
-    expander: Any = MISSING
-    scorer: Any = None
-    search: Any = MISSING
+    expander: Any = MISSING  # the policy that proposes steps (expander=<name>)
+    scorer: Any = None  # scores steps (scorer=<name>); null = none, for searches that never score
+    search: Any = MISSING  # the search strategy (search=<name>)
     batch_problems: int = 16  # problems searched in lock-step, their requests batched together
 
 
 @dataclass
 class SolveConfig(_SearchCommon):
-    problem: str = "4 9 10 13"
-    show_tree: bool = True
+    problem: str = "4 9 10 13"  # the problem, as the task parses it (Game of 24: four numbers)
+    show_tree: bool = True  # print the searched tree before the answer
 
 
 @dataclass
 class SearchCommandConfig(_SearchCommon):
-    split: str = "test"
+    split: str = "test"  # the task split to search (game24: train, val, test, all)
     limit: int = 0  # first N problems of the split; 0 = all
     out_dir: Optional[str] = None  # default: Hydra's run directory
-    progress: bool = True
+    progress: bool = True  # show a progress bar
 
 
 @dataclass
@@ -64,13 +64,13 @@ class EvalConfig(SearchCommandConfig):
 
 @dataclass
 class TrainConfig(_Common):
-    optimizer: Any = MISSING
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optimizer: Any = MISSING  # the training method (optimizer=<name>)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)  # Lightning Trainer settings (trainer=cpu|gpu|ddp)
     data: Optional[str] = None  # trees JSONL to learn from; None = the task's gold trajectories
-    split: str = "train"
-    val_split: str = "val"
-    out_dir: Optional[str] = None
-    resume: bool = False
+    split: str = "train"  # split whose gold trajectories are trained on (unless data= is set)
+    val_split: str = "val"  # split whose gold trajectories give val/loss; the best checkpoint is exported
+    out_dir: Optional[str] = None  # checkpoints/, logs/ and the exported model/; default: Hydra's run directory
+    resume: bool = False  # continue from <out_dir>/checkpoints/last.ckpt (needs out_dir=)
 
 
 @dataclass

@@ -16,21 +16,21 @@ from qstar.errors import QstarError
 class TrainerConfig:
     """Passed to ``lightning.Trainer``; ``trainer=ddp`` and friends override these."""
 
-    accelerator: str = "cpu"
-    devices: Any = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
-    max_epochs: int = -1
-    max_steps: int = 1000
+    accelerator: str = "cpu"  # cpu | gpu | auto (Lightning accelerator)
+    devices: Any = 1  # devices per node: a count, a list of ids, or -1 for all
+    strategy: str = "auto"  # auto | ddp | fsdp | deepspeed ... (Lightning strategy)
+    num_nodes: int = 1  # machines; multi-node launching is Lightning's
+    precision: str = "32-true"  # 32-true | bf16-mixed | 16-mixed (Lightning precision)
+    max_epochs: int = -1  # -1 = no epoch limit: max_steps / max_time end training
+    max_steps: int = 1000  # optimizer steps, then the model is exported
     max_time: str | None = None  # "DD:HH:MM:SS"; stops cleanly and still exports the model
-    val_check_interval: float = 1.0
-    check_val_every_n_epoch: int = 1
-    log_every_n_steps: int = 20
-    gradient_clip_val: float = 1.0
-    accumulate_grad_batches: int = 1
-    enable_progress_bar: bool = True
-    deterministic: bool = False
+    val_check_interval: float = 1.0  # fraction of a training epoch between validations (1.0 = at its end)
+    check_val_every_n_epoch: int = 1  # validate every N epochs
+    log_every_n_steps: int = 20  # how often train/loss is written to logs/metrics.csv
+    gradient_clip_val: float = 1.0  # clip the gradient norm to this (0 = no clipping)
+    accumulate_grad_batches: int = 1  # batches per optimizer step (a larger effective batch)
+    enable_progress_bar: bool = True  # Lightning's progress bar
+    deterministic: bool = False  # torch deterministic algorithms: reproducible on GPU, slower
 
 
 def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):

@@ -1,4 +1,4 @@
-"""Every hook a plugin author can implement is documented: in docs/hooks.md and in its docstring."""
+"""Every hook a plugin author can implement is documented: in docs/reference/hooks.md and in its docstring."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from qstar import hookspecs
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "reference" / "hooks.md"
 
 
 def _specs() -> dict[str, object]:
@@ -60,18 +60,18 @@ def test_docs_file_exists():
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_every_hook_has_a_section_in_docs(name):
     sections = _sections()
-    assert name in sections, f"docs/hooks.md has no '## {name}' section"
+    assert name in sections, f"docs/reference/hooks.md has no '## {name}' section"
     body = sections[name]
     for param in _params(SPECS[name]):
-        assert f"`{param}`" in body, f"docs/hooks.md section '## {name}' does not describe parameter {param!r}"
-    assert "```python" in body, f"docs/hooks.md section '## {name}' has no example"
+        assert f"`{param}`" in body, f"docs/reference/hooks.md section '## {name}' does not describe parameter {param!r}"
+    assert "```python" in body, f"docs/reference/hooks.md section '## {name}' has no example"
     assert name in body.split("```python", 1)[1], f"the example in '## {name}' does not implement {name}"
 
 
 def test_docs_do_not_describe_hooks_that_do_not_exist():
     hook_like = {s for s in _sections() if re.fullmatch(r"qstar_\w+", s)}
     stale = hook_like - set(SPECS)
-    assert not stale, f"docs/hooks.md documents hooks that are not in qstar.hookspecs: {sorted(stale)}"
+    assert not stale, f"docs/reference/hooks.md documents hooks that are not in qstar.hookspecs: {sorted(stale)}"
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

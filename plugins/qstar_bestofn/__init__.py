@@ -28,7 +28,7 @@ AGGREGATES = {
 
 @dataclass
 class BestOfNConfig:
-    name: str = "best-of-n"
+    name: str = "best-of-n"  # the registered name: search=best-of-n
     n: int = 16  # whole samples per problem
     select: str = "score"  # score | majority | weighted
     aggregate: str = "min"  # path score from step scores: min | prod | mean | last

@@ -21,14 +21,14 @@ from .model import load_causal_lm, load_tokenizer
 
 @dataclass
 class HFExpanderConfig:
-    name: str = "hf"
+    name: str = "hf"  # the registered name: expander=hf
     temperature: float = 1.0  # 0 = greedy (then one proposal per prompt, whatever k)
-    top_p: float = 1.0
-    top_k: int = 0
+    top_p: float = 1.0  # nucleus sampling: keep the most likely tokens up to this mass (1.0 = off)
+    top_k: int = 0  # sample among the k most likely tokens (0 = off)
     max_step_tokens: int = 40  # a Game of 24 step is ~20 tokens
     max_rollout_tokens: int = 120  # a whole remaining trajectory
     max_batch_sequences: int = 512  # prompts × k per generate call; larger requests are chunked
-    seed: int = 0
+    seed: int = 0  # torch seed set once when the expander is built (the YAML passes ${seed})
 
 
 class HFExpander:

@@ -15,11 +15,11 @@ from qstar.errors import QstarError
 class ArchConfig:
     """A tiny GPT-2 built from a config when ``name_or_path`` is empty (nanoGPT-sized defaults)."""
 
-    n_layer: int = 4
+    n_layer: int = 4  # transformer blocks
     n_embd: int = 192  # ~2M parameters with 4 layers: learns Game of 24 steps in minutes on 2 cores
-    n_head: int = 6
+    n_head: int = 6  # attention heads (n_embd must be divisible by it)
     n_positions: int = 128  # a whole Game of 24 trajectory is ~90 tokens
-    dropout: float = 0.0
+    dropout: float = 0.0  # residual, embedding and attention dropout (0 = off)
 
 
 def resolve_path(name_or_path: str) -> str:

@@ -10,7 +10,7 @@ from qstar import hookimpl
 
 @dataclass
 class NewlineConfig:
-    name: str = "newline"
+    name: str = "newline"  # the registered name: segmenter=newline
 
 
 class NewlineSegmenter:

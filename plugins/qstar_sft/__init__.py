@@ -23,13 +23,13 @@ from qstar.tree import iter_results
 
 @dataclass
 class SFTConfig:
-    name: str = "sft"
+    name: str = "sft"  # the registered name: optimizer=sft
     lr: float = 1e-3  # tiny models tolerate (and need) a high rate
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    batch_size: int = 64
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_steps: int = 100  # linear warm-up (at most a tenth of training), then cosine decay to lr/10
+    batch_size: int = 64  # trajectories per batch
     max_per_problem: int = 32  # cap gold trajectories per problem so easy puzzles don't dominate
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
 
 
 def encode(tokenizer, prompt: str, completion: str, max_len: int) -> dict[str, list[int]]:

@@ -39,7 +39,7 @@ def _scorer_name(nodes: list[Node]) -> str | None:
 
 @dataclass
 class TotBFSConfig:
-    name: str = "tot-bfs"
+    name: str = "tot-bfs"  # the registered name: search=tot-bfs
     breadth: int = 5  # b: states kept per depth (the paper's b = 5 for Game of 24)
     k: int = 40  # proposals sampled per state: a 2M-parameter policy needs many samples to cover
     # the few moves that still lead to 24 (the paper's GPT-4 lists them in one proposal prompt)
@@ -91,7 +91,7 @@ class TotBFS:
 
 @dataclass
 class DFSConfig:
-    name: str = "dfs"
+    name: str = "dfs"  # the registered name: search=dfs
     k: int = 5  # proposals per state
     threshold: float = 0.0  # v_th: children scoring <= threshold are pruned (backtrack)
     accept: float = 1.0  # stop at the first terminal state scoring >= accept

@@ -19,7 +19,7 @@ from qstar.tree import Problem
 
 @dataclass
 class VerifierConfig:
-    name: str = "verifier"
+    name: str = "verifier"  # the registered name: scorer=verifier
     intermediate: float = 0.5  # score of a legal step whose outcome is not known yet
     lookahead: bool = True  # score legal steps by reachability when the task can decide it
 
