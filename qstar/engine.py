@@ -9,6 +9,8 @@ time in proportion to the sequences it asked for).
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from collections import defaultdict
 from typing import Any, Callable, Sequence
@@ -26,6 +28,16 @@ class Tree:
         self.children: dict[int, list[int]] = defaultdict(list)
         self.chosen: Node | None = None
         self.budget = Budget()
+        self._streams = 0
+
+    def stream_key(self) -> int:
+        """The key of this tree's next sampling stream: (problem id, how many streams this tree
+        drew before). A search's requests depend only on its own tree, so a problem's samples —
+        and its whole tree — are the same whatever problems share the batch, the ``limit``, the
+        ``batch_problems`` or a resume."""
+        self._streams += 1
+        digest = hashlib.sha256(f"{self.problem.id}\x00{self._streams}".encode()).digest()
+        return int.from_bytes(digest[:8], "little") >> 1
 
     @property
     def root(self) -> Node:
@@ -88,6 +100,13 @@ class Tree:
             budget=self.budget,
             search=search,
         )
+
+
+def _takes_seeds(method) -> bool:
+    try:
+        return "seeds" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Engine:
@@ -181,7 +200,12 @@ class Engine:
             flat = [(j, node) for j in idx for node in batch[j][1].nodes]
             prompts = [batch[j][0].prompt(node) for j, node in flat]
             call = self.expander.expand if kind is Expand else self.expander.rollout
-            proposals, stats = call(prompts, k) if prompts else ([], None)
+            if not prompts:
+                proposals, stats = [], None
+            elif _takes_seeds(call):
+                proposals, stats = call(prompts, k, seeds=[batch[j][0].stream_key() for j, _ in flat])
+            else:  # an expander without per-prompt streams: samples depend on the batch
+                proposals, stats = call(prompts, k)
             out: dict[int, list[list[Node]]] = {j: [] for j in idx}
             for p, ((j, node), props) in enumerate(zip(flat, proposals)):
                 tree = batch[j][0]

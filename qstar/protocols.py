@@ -65,12 +65,21 @@ class ExpandStats:
 
 @runtime_checkable
 class Expander(Protocol):
-    def expand(self, prompts: Sequence[str], k: int) -> tuple[list[list[Proposal]], ExpandStats]:
-        """Propose ``k`` next steps for every prompt, in as few batched model calls as possible."""
+    def expand(
+        self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None
+    ) -> tuple[list[list[Proposal]], ExpandStats]:
+        """Propose ``k`` next steps for every prompt, in as few batched model calls as possible.
+
+        ``seeds`` holds one sampling-stream key per prompt (the engine derives it from the problem
+        id): a prompt's samples must depend on its key (and the expander's own seed) alone, not on
+        the other prompts of the batch. An expander whose signature lacks ``seeds`` still works,
+        but then a problem's tree depends on its batch."""
         ...
 
-    def rollout(self, prompts: Sequence[str], k: int) -> tuple[list[list[Proposal]], ExpandStats]:
-        """Sample ``k`` whole completions (all remaining steps) per prompt."""
+    def rollout(
+        self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None
+    ) -> tuple[list[list[Proposal]], ExpandStats]:
+        """Sample ``k`` whole completions (all remaining steps) per prompt; ``seeds`` as in ``expand``."""
         ...
 
 

@@ -4,19 +4,31 @@ All prompts of a request (the frontier of many problems) go through one left-pad
 call with ``num_return_sequences=k``; generation stops at the segmenter's delimiter (a single
 token id is passed as an extra EOS id, so finished rows stop costing compute); each step records
 its token count and its log-probability under the model (raw logits, before temperature).
+
+Sampling is reproducible per prompt: each row of the batch draws from its own random stream,
+seeded from (``seed``, the prompt's stream key from the engine, the sample's index), so a
+problem's samples do not depend on which other problems share the batch. The rows still go
+through one batched ``generate`` call: :class:`RowStreamSampler` adds per-row Gumbel noise to the
+temperature/top-k/top-p-processed logits and ``generate`` takes the argmax — the Gumbel-max trick,
+an exact sample of the same distribution (Gumbel, 1954; Maddison et al., 2014, "A* Sampling").
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from qstar import hookimpl
 from qstar.protocols import ExpandStats, Proposal
 
 from .model import load_causal_lm, load_tokenizer
+
+__all__ = ["HFExpander", "HFExpanderConfig", "RowStreamSampler", "row_seed"]
 
 
 @dataclass
@@ -28,7 +40,37 @@ class HFExpanderConfig:
     max_step_tokens: int = 40  # a Game of 24 step is ~20 tokens
     max_rollout_tokens: int = 120  # a whole remaining trajectory
     max_batch_sequences: int = 512  # prompts × k per generate call; larger requests are chunked
-    seed: int = 0  # torch seed set once when the expander is built (the YAML passes ${seed})
+    seed: int = 0  # mixed into every prompt's sampling stream (the YAML passes ${seed})
+
+
+def row_seed(seed: int, key: int, sample: int) -> int:
+    """A 63-bit seed for one sample of one prompt, stable across processes and platforms."""
+    digest = hashlib.sha256(f"{seed}/{key}/{sample}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class RowStreamSampler(LogitsProcessor):
+    """Turns greedy decoding into sampling with one random stream per row: the temperature,
+    top-k and top-p warpers of transformers, then Gumbel noise drawn from the row's own
+    generator. ``argmax(logits + G)`` with ``G = -log(Exp(1))`` is distributed as
+    ``softmax(logits)``, so ``generate(do_sample=False)`` samples while each row's draws depend
+    on its seed alone."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float):
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.warpers = [TemperatureLogitsWarper(temperature)]
+        if top_k > 0:
+            self.warpers.append(TopKLogitsWarper(top_k))
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        vocab = scores.shape[-1]
+        # one draw per row per generated token, whatever the batch: (rows, vocab)
+        expo = torch.stack([torch.empty(vocab).exponential_(generator=g) for g in self.generators])
+        return scores - expo.log().to(scores.device, scores.dtype)
 
 
 class HFExpander:
@@ -43,28 +85,29 @@ class HFExpander:
         delim = self.tokenizer(segmenter.delimiter, add_special_tokens=False)["input_ids"]
         # A one-token delimiter stops rows inside generate; otherwise fall back to stop strings.
         self.delim_id = delim[0] if len(delim) == 1 else None
-        torch.manual_seed(cfg.seed)
 
     # -- Expander protocol ------------------------------------------------------------------
-    def expand(self, prompts: Sequence[str], k: int):
-        return self._propose(prompts, k, self.cfg.max_step_tokens, stop_at_delimiter=True)
+    def expand(self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None):
+        return self._propose(prompts, k, self.cfg.max_step_tokens, True, seeds)
 
-    def rollout(self, prompts: Sequence[str], k: int):
-        return self._propose(prompts, k, self.cfg.max_rollout_tokens, stop_at_delimiter=False)
+    def rollout(self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None):
+        return self._propose(prompts, k, self.cfg.max_rollout_tokens, False, seeds)
 
     # -- implementation ---------------------------------------------------------------------
-    def _propose(self, prompts, k, max_new, stop_at_delimiter):
+    def _propose(self, prompts, k, max_new, stop_at_delimiter, seeds):
+        # without keys from the engine, a prompt's stream is keyed by its text
+        keys = list(seeds) if seeds is not None else [row_seed(0, hash_text(p), 0) for p in prompts]
         per_call = max(1, self.cfg.max_batch_sequences // max(k, 1))
         proposals: list[list[Proposal]] = []
         prompt_tokens: list[int] = []
         for i in range(0, len(prompts), per_call):
-            p, n = self._generate(list(prompts[i : i + per_call]), k, max_new, stop_at_delimiter)
+            p, n = self._generate(list(prompts[i : i + per_call]), k, max_new, stop_at_delimiter, keys[i : i + per_call])
             proposals += p
             prompt_tokens += n
         return proposals, ExpandStats(generated_tokens=sum(x.num_tokens for ps in proposals for x in ps), prompt_tokens=prompt_tokens)
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[str], k: int, max_new: int, stop_at_delimiter: bool):
+    def _generate(self, prompts: list[str], k: int, max_new: int, stop_at_delimiter: bool, keys: list[int]):
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         width = enc["input_ids"].shape[1]
@@ -79,15 +122,17 @@ class HFExpander:
         sample = self.cfg.temperature > 0
         if not sample:
             k = 1  # greedy decoding: k samples would be k copies of one step
-        if sample:
-            kwargs.update(do_sample=True, temperature=self.cfg.temperature, top_p=self.cfg.top_p, top_k=self.cfg.top_k)
         else:
-            kwargs.update(do_sample=False)
+            seeds = [row_seed(self.cfg.seed, key, s) for key in keys for s in range(k)]
+            sampler = RowStreamSampler(seeds, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p)
+            kwargs.update(logits_processor=LogitsProcessorList([sampler]))
+        # generate() would copy each prompt k times itself; copying here lets the sampler know
+        # which row is which sample (row i*k + s is sample s of prompt i)
         out = self.model.generate(
-            input_ids=enc["input_ids"],
-            attention_mask=enc["attention_mask"],
+            input_ids=enc["input_ids"].repeat_interleave(k, dim=0),
+            attention_mask=enc["attention_mask"].repeat_interleave(k, dim=0),
             max_new_tokens=max_new,
-            num_return_sequences=k,
+            do_sample=False,
             eos_token_id=eos,
             pad_token_id=tok.pad_token_id,
             output_logits=True,
@@ -117,6 +162,10 @@ class HFExpander:
         # generate() copies each prompt k times and encodes every copy: that is what was processed
         prompt_tokens = (enc["attention_mask"].sum(dim=1) * k).tolist()
         return results, prompt_tokens
+
+
+def hash_text(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 @hookimpl
