@@ -8,6 +8,7 @@ error and exit status 2 instead of a traceback, whichever Hydra flags come with 
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from typing import Callable
 
@@ -36,8 +37,15 @@ EXIT_USAGE = 2
 MAX_SWEEP_CHECKS = 256  # sweep combinations composed up front; a larger sweep checks the first ones
 
 
+def shorten(message: str, longest: int = 80) -> str:
+    """One readable line: newlines folded, any run longer than ``longest`` characters (a
+    10,000-digit number, say) cut to its ends."""
+    message = " ".join(message.split())
+    return re.sub(rf"\S{{{longest + 1},}}", lambda m: f"{m[0][:40]}…[{len(m[0])} characters]…{m[0][-10:]}", message)
+
+
 def fail(message: str) -> None:
-    print(f"qstar: error: {message}", file=sys.stderr)
+    print(f"qstar: error: {shorten(message)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -109,10 +117,16 @@ def _valid_keys(command: str, overrides: list[str], key: str, registry: Registry
 def _validate(command: str, overrides: list[str], registry: Registry) -> None:
     """Compose the config of every job the overrides describe and check each component config
     against its plugin's schema, so bad input gets a clear one-line error before anything runs."""
+    for o in overrides:
+        if not o.isascii() and "'" not in o and '"' not in o:
+            key, _, value = o.partition("=")
+            fail(f"cannot read the override {o!r}: Hydra takes non-ASCII characters only inside quotes, "
+                 f"as in '{key}=\"{value}\"' (or fix the value)")
     try:
         jobs = _sweep_combinations(overrides)
     except OverrideParseException as e:
-        fail(f"invalid override: {str(e).splitlines()[0]}")
+        fail(f"cannot read the overrides ({' '.join(overrides)}): {str(e).splitlines()[0]}; "
+             "quote values with spaces or special characters, as in 'problem=\"4 9 10 13\"'")
     for job in jobs:
         try:
             cfg = _compose(command, job)
@@ -122,6 +136,9 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
                 kind, name = group[0].lstrip("+~"), group[1]
                 valid = ", ".join(sorted(set(registry.names(kind)) | set(e.options or [])))
                 fail(f"unknown {kind} {name!r}: choose one of {valid}")
+            other = next((o.split("=", 1) for o in job if "=" in o and f"{o.split('=', 1)[0].lstrip('+~')}/{o.split('=', 1)[1]}" in str(e)), None)
+            if other and e.options:  # model=, trainer=, experiment= …
+                fail(f"unknown {other[0].lstrip('+~')} {other[1]!r}: choose one of {', '.join(sorted(e.options))}")
             fail(f"invalid override: {str(e).splitlines()[0]}")
         except ConfigCompositionException as e:
             first = str(e).splitlines()[0]
@@ -140,12 +157,19 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
         except (HydraException, OmegaConfBaseException, ValueError) as e:
             first = next((line for line in str(e).splitlines() if line.strip()), str(e))
             fail(f"invalid override ({' '.join(job)}): {first}; see `qstar {command} --cfg job`")
-        for kind in KINDS:
-            if cfg.get(kind) is not None:
-                try:
+        try:
+            OmegaConf.to_object(cfg)  # the command's schema checks itself (model, trainer, limit …)
+            for kind in KINDS:
+                if cfg.get(kind) is not None:
                     registry.config(kind, cfg[kind])
-                except QstarError as e:
-                    fail(str(e))
+            if cfg.get("search") is not None and cfg.get("scorer") is None:
+                search = registry.build("search", cfg.search)
+                if getattr(search, "needs_scorer", False):
+                    raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
+        except QstarError as e:
+            fail(str(e))
+        except (OmegaConfBaseException, ValueError) as e:
+            fail(f"invalid config ({' '.join(job)}): {str(e).splitlines()[0]}; see `qstar {command} --cfg job`")
 
 
 # ------------------------------------------------------------------------------- entry point

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +41,33 @@ def build(cfg: DictConfig, registry: Registry | None = None, task: Any = None) -
     segmenter = registry.build("segmenter", cfg.segmenter)
     scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
     search = registry.build("search", cfg.search)
+    if scorer is None and getattr(search, "needs_scorer", False):
+        raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
     expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
     engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
     return Components(registry, task, segmenter, expander, scorer, search, engine)
 
 
 def output_dir(cfg: DictConfig, command: str) -> Path:
+    """The run directory: ``out_dir`` or Hydra's; created now, so a bad one fails before any work."""
     if cfg.get("out_dir"):
-        return Path(cfg.out_dir)
-    try:
-        from hydra.core.hydra_config import HydraConfig
+        out = Path(cfg.out_dir)
+    else:
+        try:
+            from hydra.core.hydra_config import HydraConfig
 
-        return Path(HydraConfig.get().runtime.output_dir)
-    except ValueError:  # composed outside a Hydra run (tests): a fresh timestamped directory
-        return Path("runs") / command / time.strftime("%Y-%m-%d_%H-%M-%S")
+            out = Path(HydraConfig.get().runtime.output_dir)
+        except ValueError:  # composed outside a Hydra run (tests): a fresh timestamped directory
+            out = Path("runs") / command / time.strftime("%Y-%m-%d_%H-%M-%S")
+    if out.exists() and not out.is_dir():
+        raise QstarError(f"out_dir={out} is an existing file, not a directory: pick another out_dir")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise QstarError(f"cannot create out_dir={out} ({e.strerror}): pick a writable out_dir") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise QstarError(f"out_dir={out} is not writable: pick a writable out_dir")
+    return out
 
 
 # --------------------------------------------------------------------------------- solve
@@ -119,11 +133,11 @@ def _progress():
 def search(cfg: DictConfig) -> list[SearchResult]:
     """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
     finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
+    out = output_dir(cfg, "search")
     c = build(cfg)
     problems = c.task.problems(cfg.split)
     if cfg.limit:
         problems = problems[: cfg.limit]
-    out = output_dir(cfg, "search")
     with ResultWriter(out / "trees.jsonl") as writer:
         todo = [p for p in problems if p.id not in writer.done]
         if len(todo) < len(problems):
@@ -187,15 +201,17 @@ def train(cfg: DictConfig) -> Path:
     if cfg.data:  # check the whole file before any model is built
         if not Path(cfg.data).is_file():
             raise QstarError(f"data file {cfg.data} does not exist: pass data=<trees.jsonl written by qstar search>")
-        for _ in iter_results(cfg.data):
-            pass
+        if not any(True for _ in iter_results(cfg.data)):
+            raise QstarError(f"data file {cfg.data} holds no trees: pass data=<trees.jsonl written by qstar search>")
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
     optimizer = registry.build("optimizer", cfg.optimizer)
-    out = output_dir(cfg, "train")
     if cfg.resume and not cfg.get("out_dir"):
         raise QstarError("resume=true needs out_dir=<the run directory to continue>")
+    out = output_dir(cfg, "train")
+    if cfg.resume and not (out / "checkpoints" / "last.ckpt").exists():
+        raise QstarError(f"resume=true but {out / 'checkpoints' / 'last.ckpt'} does not exist: run once without resume first")
     ctx = TrainContext(
         task=task,
         segmenter=segmenter,

@@ -16,6 +16,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import MISSING
 
+from qstar.errors import QstarError
 from qstar.training import TrainerConfig
 
 
@@ -25,6 +26,18 @@ class ModelConfig:
     dtype: str = "float32"  # torch dtype the expander loads the weights in (float32, bfloat16, ...)
     device: str = "cpu"  # where the expander runs the model (cpu, cuda, cuda:1); training uses trainer=
     arch: dict = field(default_factory=dict)  # qstar_hf.model.ArchConfig fields, used when building
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise QstarError(f"model.dtype={self.dtype!r}: choose one of {', '.join(DTYPES)}")
+        if self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise QstarError(f"model.device={self.device!r}: use cpu, cuda, cuda:<index> or mps")
+        if self.device.startswith("cuda") or self.device == "mps":
+            import torch
+
+            ok = torch.cuda.is_available() if self.device.startswith("cuda") else torch.backends.mps.is_available()
+            if not ok:
+                raise QstarError(f"model.device={self.device!r}: no such device on this machine; use model.device=cpu")
 
 
 @dataclass
@@ -42,6 +55,10 @@ class _SearchCommon(_Common):
     search: Any = MISSING  # the search strategy (search=<name>)
     batch_problems: int = 16  # problems searched in lock-step, their requests batched together
 
+    def __post_init__(self):
+        if self.batch_problems < 1:
+            raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
+
 
 @dataclass
 class SolveConfig(_SearchCommon):
@@ -55,6 +72,11 @@ class SearchCommandConfig(_SearchCommon):
     limit: int = 0  # first N problems of the split; 0 = all
     out_dir: Optional[str] = None  # default: Hydra's run directory
     progress: bool = True  # show a progress bar
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.limit < 0:
+            raise QstarError(f"limit={self.limit}: use 0 (the whole split) or a positive number of problems")
 
 
 @dataclass
@@ -87,6 +109,7 @@ SCHEMAS = {
 }
 
 
+DTYPES = ("float32", "float16", "bfloat16", "float64")
 CONFIG_MODULE = "qstar.conf"  # the repository's top-level conf/, installed as this package
 
 

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Sequence
 
+from qstar.errors import QstarError
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
 from qstar.tree import Budget, Node, Problem, SearchResult
 
@@ -250,7 +251,7 @@ class Engine:
 
     def _score(self, batch) -> list[list[float]]:
         if self.scorer is None:
-            raise RuntimeError("this search needs a scorer: set scorer=<name>")
+            raise QstarError(f"the search asks for step scores but no scorer is set: add scorer=<name> (e.g. scorer=verifier)")
         flat = [(tree, node) for tree, r in batch for node in r.nodes]
         scores = self.scorer.score([t.problem for t, _ in flat], [t.steps(n) for t, n in flat]) if flat else []
         for (tree, node), s in zip(flat, scores):

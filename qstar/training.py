@@ -1,5 +1,14 @@
 """The Lightning harness every optimizer uses: one Trainer factory (CSV logger, checkpoints,
-resume from ``last.ckpt``) and the export of the trained model as a Hugging Face directory."""
+resume from ``last.ckpt``) and the export of the trained model as a Hugging Face directory.
+
+Crash safety: ``checkpoints/last.ckpt`` is rewritten every ``checkpoint_every_n_steps`` optimizer
+steps (atomically: a kill mid-write leaves the previous one), so a killed run loses at most that
+many steps; ``resume=true`` continues from it and appends to the same ``logs/metrics.csv``.
+The data loaders are not resumable mid-epoch: a resumed run starts the interrupted epoch's
+(seeded, reshuffled) order again from its first batch. Making them stateful would buy little here:
+an epoch of the bundled recipes is a few dozen steps, and the step count, optimizer, scheduler
+and RNG states all continue exactly.
+"""
 
 from __future__ import annotations
 
@@ -29,43 +38,152 @@ class TrainerConfig:
     log_every_n_steps: int = 20  # how often train/loss is written to logs/metrics.csv
     gradient_clip_val: float = 1.0  # clip the gradient norm to this (0 = no clipping)
     accumulate_grad_batches: int = 1  # batches per optimizer step (a larger effective batch)
+    checkpoint_every_n_steps: int = 100  # rewrite checkpoints/last.ckpt this often: a crash loses at most these steps
     enable_progress_bar: bool = True  # Lightning's progress bar
     deterministic: bool = False  # torch deterministic algorithms: reproducible on GPU, slower
+
+    def __post_init__(self):
+        _check_trainer(self)
+
+
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+
+
+def _check_trainer(cfg: "TrainerConfig") -> None:
+    if cfg.max_steps == 0 or cfg.max_steps < -1:
+        raise QstarError(f"trainer.max_steps={cfg.max_steps}: use a positive step count (or -1 with trainer.max_epochs)")
+    if cfg.max_steps == -1 and cfg.max_epochs < 1 and not cfg.max_time:
+        raise QstarError("trainer.max_steps=-1 needs trainer.max_epochs or trainer.max_time, or training never ends")
+    if cfg.accumulate_grad_batches < 1:
+        raise QstarError(f"trainer.accumulate_grad_batches={cfg.accumulate_grad_batches}: must be at least 1")
+    if cfg.checkpoint_every_n_steps < 1:
+        raise QstarError(f"trainer.checkpoint_every_n_steps={cfg.checkpoint_every_n_steps}: must be at least 1")
+    if cfg.log_every_n_steps < 1:
+        raise QstarError(f"trainer.log_every_n_steps={cfg.log_every_n_steps}: must be at least 1")
+    if cfg.num_nodes < 1:
+        raise QstarError(f"trainer.num_nodes={cfg.num_nodes}: must be at least 1")
+    if cfg.accelerator not in ACCELERATORS:
+        raise QstarError(f"trainer.accelerator={cfg.accelerator!r}: choose one of {', '.join(ACCELERATORS)}")
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    names = {"gpu": "cuda"}
+    name = names.get(cfg.accelerator, cfg.accelerator)
+    if name != "auto" and name in AcceleratorRegistry:
+        accelerator = AcceleratorRegistry[name]["accelerator"]
+        if not accelerator.is_available():
+            raise QstarError(
+                f"trainer.accelerator={cfg.accelerator!r}: no {cfg.accelerator} device (or its package) here; "
+                "use trainer=cpu or trainer.accelerator=auto"
+            )
+
+
+def _checkpoint_classes():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+    class AtomicCheckpoint(ModelCheckpoint):
+        """Writes each checkpoint to a temporary file and renames it: a kill mid-write leaves the
+        previous checkpoint whole."""
+
+        def _save_checkpoint(self, trainer, filepath: str) -> None:
+            tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
+            super()._save_checkpoint(trainer, tmp)  # collective under sharded strategies
+            trainer.strategy.barrier()
+            if trainer.is_global_zero:
+                os.replace(tmp, filepath)
+            self._last_checkpoint_saved = filepath
+
+    class KeepingWriter(ExperimentWriter):
+        def __init__(self, log_dir: str) -> None:
+            super().__init__(log_dir)
+            if os.path.isfile(self.metrics_file_path):  # continue the columns the file already has
+                import csv
+
+                with open(self.metrics_file_path, newline="") as f:
+                    self.metrics_keys = list(next(csv.reader(f), []))
+
+        def _check_log_dir_exists(self) -> None:
+            pass  # Lightning deletes an existing metrics.csv here; a resumed run appends to it
+
+    class ResumableCSVLogger(CSVLogger):
+        """``logs/metrics.csv`` that a resumed run extends instead of overwriting."""
+
+        @property
+        def experiment(self):
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = KeepingWriter(log_dir=self.log_dir)
+            return self._experiment
+
+    return AtomicCheckpoint, ResumableCSVLogger
 
 
 def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    checkpoint = ModelCheckpoint(
+    AtomicCheckpoint, ResumableCSVLogger = _checkpoint_classes()
+    best = AtomicCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="min", save_top_k=1)
+    # last.ckpt on a step cadence, so a killed run resumes from at most N steps back
+    last = AtomicCheckpoint(
         dirpath=out_dir / "checkpoints",
-        filename="best",
-        monitor=monitor,
-        mode="min",
-        save_last=True,
+        filename="last",
+        every_n_train_steps=cfg.checkpoint_every_n_steps,
         save_top_k=1,
+        enable_version_counter=False,
     )
-    return L.Trainer(
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        strategy=cfg.strategy,
-        num_nodes=cfg.num_nodes,
-        precision=cfg.precision,
-        max_epochs=cfg.max_epochs,
-        max_steps=cfg.max_steps,
-        max_time=cfg.max_time,
-        val_check_interval=cfg.val_check_interval,
-        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
-        log_every_n_steps=cfg.log_every_n_steps,
-        gradient_clip_val=cfg.gradient_clip_val,
-        accumulate_grad_batches=cfg.accumulate_grad_batches,
-        enable_progress_bar=cfg.enable_progress_bar,
-        deterministic=cfg.deterministic,
-        logger=CSVLogger(save_dir=str(out_dir), name="logs", version=""),
-        callbacks=[checkpoint],
-        default_root_dir=str(out_dir),
-    )
+    try:
+        return L.Trainer(
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            strategy=cfg.strategy,
+            num_nodes=cfg.num_nodes,
+            precision=cfg.precision,
+            max_epochs=cfg.max_epochs,
+            max_steps=cfg.max_steps,
+            max_time=cfg.max_time,
+            val_check_interval=cfg.val_check_interval,
+            check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+            log_every_n_steps=cfg.log_every_n_steps,
+            gradient_clip_val=cfg.gradient_clip_val,
+            accumulate_grad_batches=cfg.accumulate_grad_batches,
+            enable_progress_bar=cfg.enable_progress_bar,
+            deterministic=cfg.deterministic,
+            # flushed at every logged step, so a killed run keeps its log up to the kill
+            logger=ResumableCSVLogger(save_dir=str(out_dir), name="logs", version="", flush_logs_every_n_steps=1),
+            callbacks=[best, last],
+            default_root_dir=str(out_dir),
+        )
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as e:
+        raise QstarError(f"bad trainer config: {str(e).splitlines()[0]}") from None
+
+
+def _global_step(ckpt: Path) -> int:
+    import torch
+
+    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop the rows a killed run logged after its last checkpoint: the resumed run logs those
+    steps again. Earlier rows stay."""
+    import csv
+
+    from qstar.tree import atomic_write_text
+
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames or [], [r for r in reader if r.get("step") and int(float(r["step"])) < step]
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
@@ -76,9 +194,11 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
         if not last.exists():
             raise QstarError(f"resume=true but {last} does not exist: run once without resume first")
         ckpt_path = str(last)
+        if trainer.is_global_zero:
+            _trim_log(out_dir / "logs" / "metrics.csv", _global_step(last))
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    # Lightning writes last.ckpt after validation only; a run stopped by max_steps/max_time mid-epoch
-    # would resume from an older state, so persist the final state (atomically) as last.ckpt.
+    # last.ckpt is written every checkpoint_every_n_steps; a run stopped by max_steps/max_time in
+    # between would resume from an older state, so persist the final state (atomically) too.
     tmp = last.with_name(".last.ckpt.tmp")
     trainer.save_checkpoint(tmp)  # collective under sharded strategies: every rank calls it
     trainer.strategy.barrier()
@@ -88,6 +208,13 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
     return best or None
 
 
+def _readable(folder: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def export_hf(model, tokenizer, dest: Path) -> Path:
     """Write ``save_pretrained`` output (safetensors) atomically: a crash leaves the old export."""
     dest = Path(dest)
@@ -95,6 +222,7 @@ def export_hf(model, tokenizer, dest: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    _readable(tmp)  # safetensors writes 0600 files; an exported model is shared like any output
     old = dest.with_name(f".{dest.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():

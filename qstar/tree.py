@@ -87,7 +87,14 @@ class SearchResult:
         d["problem"] = Problem(**d["problem"])
         d["nodes"] = [Node(**n) for n in d["nodes"]]
         d["budget"] = Budget(**d["budget"])
-        return cls(**d)
+        result = cls(**d)
+        ids = {n.id for n in result.nodes}
+        missing = [i for i in result.path if i not in ids] + [n.parent for n in result.nodes if n.parent is not None and n.parent not in ids]
+        if missing:
+            raise DataError(f"node {missing[0]} is named in the path or as a parent but is not in nodes")
+        if any(v < 0 for v in (result.budget.expansions, result.budget.generated_tokens, result.budget.prompt_tokens, result.budget.scorer_calls)):
+            raise DataError("negative counts in budget")
+        return result
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
@@ -102,14 +109,25 @@ def load_results(path: str | os.PathLike) -> list[SearchResult]:
 
 
 def iter_results(path: str | os.PathLike) -> Iterator[SearchResult]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                                "pass a trees JSONL written by qstar search") from None
             if not line.strip():
                 continue
             try:
                 yield SearchResult.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, KeyError, DataError) as e:
-                raise DataError(f"{path}:{lineno}: malformed tree record ({e})") from None
+            except (json.JSONDecodeError, TypeError, KeyError, ValueError) as e:
+                raise DataError(f"{path}:{lineno}: malformed tree record ({str(e)[:200]})") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -122,6 +140,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are readable like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -147,7 +166,10 @@ class ResultWriter:
     def _recover(self) -> None:
         """Load finished records; drop only a torn last line (no newline: the write was cut short).
         Any other unreadable line is an error and the file is left untouched."""
-        text = self.path.read_text(encoding="utf-8")
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{self.path}: not UTF-8 text (byte offset {e.start}); fix or move the file to resume") from None
         lines = text.split("\n")
         complete, torn = lines[:-1], lines[-1]
         for lineno, line in enumerate(complete, 1):
@@ -155,8 +177,8 @@ class ResultWriter:
                 continue
             try:
                 r = SearchResult.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, KeyError, DataError) as e:
-                raise DataError(f"{self.path}:{lineno}: malformed tree record ({e}); fix or move the file to resume") from None
+            except (json.JSONDecodeError, TypeError, KeyError, ValueError) as e:
+                raise DataError(f"{self.path}:{lineno}: malformed tree record ({str(e)[:200]}); fix or move the file to resume") from None
             self.done[r.problem.id] = r
         if torn:
             atomic_write_text(self.path, "".join(line + "\n" for line in complete))

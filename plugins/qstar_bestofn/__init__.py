@@ -34,6 +34,8 @@ class BestOfNConfig:
     aggregate: str = "min"  # path score from step scores: min | prod | mean | last
 
     def __post_init__(self):
+        if self.n <= 0:
+            raise QstarError(f"search.n={self.n}: must be a positive number of samples")
         if self.select not in ("score", "majority", "weighted"):
             raise QstarError(f"search.select={self.select!r}: choose score, majority or weighted")
         if self.aggregate not in AGGREGATES:
@@ -45,6 +47,7 @@ class BestOfN:
 
     def __init__(self, cfg: BestOfNConfig):
         self.cfg = cfg
+        self.needs_scorer = cfg.select != "majority"
 
     def run(self, tree: Tree):
         (leaves,) = yield Rollout([tree.root], self.cfg.n)

@@ -24,6 +24,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from qstar import hookimpl
+from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 
 from .model import load_causal_lm, load_tokenizer
@@ -41,6 +42,17 @@ class HFExpanderConfig:
     max_rollout_tokens: int = 120  # a whole remaining trajectory
     max_batch_sequences: int = 512  # prompts × k per generate call; larger requests are chunked
     seed: int = 0  # mixed into every prompt's sampling stream (the YAML passes ${seed})
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise QstarError(f"expander.temperature={self.temperature}: use 0 (greedy) or a positive temperature")
+        if not 0 < self.top_p <= 1:
+            raise QstarError(f"expander.top_p={self.top_p}: must be in (0, 1] (1 = off)")
+        if self.top_k < 0:
+            raise QstarError(f"expander.top_k={self.top_k}: use 0 (off) or a positive number of tokens")
+        for key in ("max_step_tokens", "max_rollout_tokens", "max_batch_sequences"):
+            if getattr(self, key) < 1:
+                raise QstarError(f"expander.{key}={getattr(self, key)}: must be at least 1")
 
 
 def row_seed(seed: int, key: int, sample: int) -> int:

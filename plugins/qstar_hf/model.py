@@ -22,6 +22,9 @@ class ArchConfig:
     dropout: float = 0.0  # residual, embedding and attention dropout (0 = off)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "vocab.txt")
+
+
 def resolve_path(name_or_path: str) -> str:
     """``pkg://qstar_game24/policy`` → the directory inside the installed package; other values
     are returned as they are (a local directory or a Hub id)."""
@@ -50,10 +53,16 @@ def check_model_path(name_or_path: str) -> str:
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
+    path = check_model_path(name_or_path)
+    if Path(path).is_dir() and not any((Path(path) / f).is_file() for f in TOKENIZER_FILES):
+        raise QstarError(
+            f"model path {name_or_path!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): "
+            "save the tokenizer there too with tokenizer.save_pretrained(<dir>)"
+        )
     try:
-        tok = AutoTokenizer.from_pretrained(check_model_path(name_or_path))
-    except OSError as e:
-        raise QstarError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0]}") from None
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise QstarError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -69,9 +78,12 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu
     path = check_model_path(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-    except OSError as e:
-        first = str(e).splitlines()[0]
-        raise QstarError(f"cannot load model {name_or_path!r}: {first}") from None
+    except Exception as e:  # noqa: BLE001 - corrupt weights raise safetensors', torch's or OS errors alike
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise QstarError(
+            f"cannot load model {name_or_path!r} ({type(e).__name__}: {first}): "
+            "point model.name_or_path at an intact save_pretrained directory"
+        ) from None
     return model.to(device).eval()
 
 

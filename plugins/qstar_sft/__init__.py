@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from qstar import hookimpl
+from qstar.errors import QstarError
 from qstar.training import TrainContext, build_trainer, export_hf, fit
 from qstar.tree import iter_results
 
@@ -30,6 +31,16 @@ class SFTConfig:
     batch_size: int = 64  # trajectories per batch
     max_per_problem: int = 32  # cap gold trajectories per problem so easy puzzles don't dominate
     num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
+        for key in ("batch_size", "max_per_problem"):
+            if getattr(self, key) < 1:
+                raise QstarError(f"optimizer.{key}={getattr(self, key)}: must be at least 1")
+        for key in ("weight_decay", "warmup_steps", "num_workers"):
+            if getattr(self, key) < 0:
+                raise QstarError(f"optimizer.{key}={getattr(self, key)}: must not be negative")
 
 
 def encode(tokenizer, prompt: str, completion: str, max_len: int) -> dict[str, list[int]]:

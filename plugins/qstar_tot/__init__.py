@@ -15,9 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qstar import hookimpl
+from qstar.errors import QstarError
 from qstar.engine import Tree
 from qstar.protocols import Expand, Score
 from qstar.tree import Node
+
+
+def _positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise QstarError(f"{name}={value}: must be a positive number")
+
+
+def _depth(value: int) -> None:
+    if value < 0:
+        raise QstarError(f"search.max_depth={value}: use 0 (the task's depth) or a positive depth")
 
 
 def _key(tree: Tree, node: Node, scorer_name: str | None):
@@ -47,12 +58,18 @@ class TotBFSConfig:
     prune: float = 0.0  # drop states scoring <= prune
     merge_states: bool = True  # keep one path per task state (task.state_key), so b slots hold b states
 
+    def __post_init__(self):
+        _positive("search.breadth", self.breadth)
+        _positive("search.k", self.k)
+        _depth(self.max_depth)
+
 
 class TotBFS:
     """Algorithm 1: at each depth expand every state of the frontier, score all candidates,
     keep the ``breadth`` best. The answer is the best-scoring terminal state reached."""
 
     name = "tot-bfs"
+    needs_scorer = True
 
     def __init__(self, cfg: TotBFSConfig):
         self.cfg = cfg
@@ -98,12 +115,18 @@ class DFSConfig:
     max_expansions: int = 100  # T: the step budget of the paper's DFS
     max_depth: int = 0  # 0 = the task's max_depth
 
+    def __post_init__(self):
+        _positive("search.k", self.k)
+        _positive("search.max_expansions", self.max_expansions)
+        _depth(self.max_depth)
+
 
 class DFS:
     """Algorithm 2: expand the most promising child first, prune children scoring at or below
     ``threshold`` and backtrack; stop at an accepted terminal state or after ``max_expansions``."""
 
     name = "dfs"
+    needs_scorer = True
 
     def __init__(self, cfg: DFSConfig):
         self.cfg = cfg

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from qstar import hookimpl
+from qstar.errors import QstarError
 from qstar.tree import Problem
 
 
@@ -22,6 +23,10 @@ class VerifierConfig:
     name: str = "verifier"  # the registered name: scorer=verifier
     intermediate: float = 0.5  # score of a legal step whose outcome is not known yet
     lookahead: bool = True  # score legal steps by reachability when the task can decide it
+
+    def __post_init__(self):
+        if not 0 <= self.intermediate <= 1:
+            raise QstarError(f"scorer.intermediate={self.intermediate}: scores are in [0, 1]")
 
 
 class RuleVerifier:

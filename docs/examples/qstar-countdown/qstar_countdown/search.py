@@ -32,6 +32,7 @@ class GreedyRestartConfig:
 
 class GreedyRestart:
     name = "greedy-restart"
+    needs_scorer = True  # qstar refuses `~scorer` with this search before loading a model
 
     def __init__(self, cfg: GreedyRestartConfig):
         self.cfg = cfg

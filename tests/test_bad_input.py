@@ -1,0 +1,188 @@
+"""The bad-input sweep: every case a user can get wrong ends with one line ``qstar: error: …``
+naming the problem (and the fix), exit status 2, never a traceback — over every command.
+
+The cases run the CLI's ``main`` in-process (a fresh process per case would spend minutes
+importing torch); ``test_the_real_binary_exits_2`` runs a few of them as real processes. A new
+command or option joins the sweep by adding a case to ``CASES``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from qstar.cli import main
+
+
+def _corrupt_model(tmp: Path, policy_dir: Path) -> Path:
+    d = tmp / "corrupt-model"
+    shutil.copytree(policy_dir, d)
+    (d / "model.safetensors").write_bytes(b"\x00\x01 not a safetensors file" * 10)
+    return d
+
+
+def _no_tokenizer(tmp: Path, policy_dir: Path) -> Path:
+    d = tmp / "no-tokenizer"
+    d.mkdir()
+    for f in ("config.json", "model.safetensors", "generation_config.json"):
+        shutil.copy(policy_dir / f, d / f)
+    return d
+
+
+def _tree_line(path=(0, 5)) -> str:
+    from qstar.tree import Node, Problem, SearchResult
+
+    r = SearchResult(problem=Problem(id="p", question="4 9 10 13"), nodes=[Node(id=0, parent=None)], path=list(path))
+    return json.dumps(r.to_dict())
+
+
+def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
+    (tmp / "a-file").write_text("x")
+    (tmp / "latin1.jsonl").write_bytes(b'{"caf\xe9": 1}\n')
+    (tmp / "empty.jsonl").write_text("")
+    (tmp / "missing-node.jsonl").write_text(_tree_line() + "\n")
+    bad_trees = tmp / "bad-trees"
+    bad_trees.mkdir()
+    (bad_trees / "trees.jsonl").write_bytes(b"\xff\xfe\n")
+    (tmp / "fresh").mkdir()
+    return {
+        "CORRUPT": str(_corrupt_model(tmp, policy_dir)),
+        "NOTOK": str(_no_tokenizer(tmp, policy_dir)),
+        "FILE": str(tmp / "a-file"),
+        "LATIN1": str(tmp / "latin1.jsonl"),
+        "EMPTY": str(tmp / "empty.jsonl"),
+        "MISSINGNODE": str(tmp / "missing-node.jsonl"),
+        "BADTREES": str(bad_trees),
+        "FRESH": str(tmp / "fresh"),
+        "NOPE": str(tmp / "nope.jsonl"),
+    }
+
+
+HUGE = "1" * 10_000
+
+# (args, words the one line must contain)
+CASES: list[tuple[list[str], list[str]]] = [
+    # solve: config values
+    (["solve", "model.dtype=float33"], ["model.dtype='float33'", "float32"]),
+    (["solve", "model.device=cuda"], ["model.device='cuda'", "model.device=cpu"]),
+    (["solve", "model.device=tpu"], ["model.device='tpu'"]),
+    (["solve", "expander.top_k=-1"], ["expander.top_k=-1"]),
+    (["solve", "expander.temperature=-0.5"], ["expander.temperature=-0.5"]),
+    (["solve", "expander.top_p=0"], ["expander.top_p=0", "(0, 1]"]),
+    (["solve", "expander.top_p=1.5"], ["expander.top_p=1.5"]),
+    (["solve", "expander.max_step_tokens=0"], ["expander.max_step_tokens=0"]),
+    (["solve", "search.k=0"], ["search.k=0", "positive"]),
+    (["solve", "search.k=-3"], ["search.k=-3"]),
+    (["solve", "search.breadth=0"], ["search.breadth=0"]),
+    (["solve", "search.max_depth=-1"], ["search.max_depth=-1"]),
+    (["solve", "search=best-of-n", "search.n=0"], ["search.n=0"]),
+    (["solve", "search=best-of-n", "search.select=best"], ["search.select='best'", "majority"]),
+    (["solve", "search=dfs", "search.max_expansions=0"], ["search.max_expansions=0"]),
+    (["solve", "scorer.intermediate=2"], ["scorer.intermediate=2"]),
+    (["solve", "batch_problems=0"], ["batch_problems=0"]),
+    (["solve", "~scorer"], ["needs a scorer", "scorer=verifier"]),
+    (["solve", "search=best-of-n", "~scorer"], ["needs a scorer"]),
+    # solve: names and keys
+    (["solve", "model=nosuch"], ["unknown model 'nosuch'", "game24-policy, tiny-gpt2"]),
+    (["solve", "search=beem"], ["unknown search 'beem'", "tot-bfs"]),
+    (["solve", "scorer=nosuch"], ["unknown scorer 'nosuch'", "verifier"]),
+    (["solve", "search.no_such_key=1"], ["no_such_key", "valid keys"]),
+    (["solve", "+search.no_such_key=1"], ["no_such_key", "valid keys"]),
+    (["solve", "search.k=many"], ["search.k", "'many'"]),
+    (["solve", "foo=1"], ["'foo'", "valid keys"]),
+    (["solve", "model.foo=1"], ["'foo'", "name_or_path"]),
+    # solve: problems
+    (["solve", "problem=4 9 x 13"], ["malformed Game of 24 problem", "four whole numbers"]),
+    (["solve", "problem=4 9 10"], ["four whole numbers"]),
+    (["solve", f"problem={HUGE} 2 3 4"], ["malformed Game of 24 problem", "characters]"]),
+    (["solve", "problem=4 9 1² 13"], ["non-ASCII", "quotes"]),
+    (["solve", 'problem="4 9 1² 13"'], ["malformed Game of 24 problem"]),
+    # solve: model directories
+    (["solve", "model.name_or_path={NOPE}"], ["nope.jsonl", "save_pretrained"]),
+    (["solve", "model.name_or_path={CORRUPT}"], ["cannot load model", "save_pretrained"]),
+    (["solve", "model.name_or_path={NOTOK}"], ["no tokenizer files", "tokenizer.save_pretrained"]),
+    # Hydra flags
+    (["solve", "-m", "search.k=3,0"], ["search.k=0"]),
+    (["solve", "-m", "search=tot-bfs,beem"], ["unknown search 'beem'"]),
+    (["solve", "search.k=0", "--cfg", "job"], ["search.k=0"]),
+    (["solve", "--cfg", "jbo"], ["invalid choice", "--help"]),
+    # search / eval
+    (["eval", "limit=-5"], ["limit=-5"]),
+    (["eval", "-m", "limit=-1,2"], ["limit=-1"]),
+    (["search", "out_dir={FILE}"], ["existing file", "out_dir"]),
+    (["search", "out_dir={FILE}/sub"], ["cannot create out_dir", "writable"]),
+    (["search", "limit=1", "out_dir={BADTREES}"], ["not UTF-8", "trees.jsonl"]),
+    (["eval", "split=nosuch", "out_dir={FRESH}"], ["unknown split 'nosuch'", "train, val, test"]),
+    # train
+    (["train", "trainer.accelerator=tpu"], ["trainer.accelerator='tpu'", "trainer=cpu"]),
+    (["train", "trainer.accelerator=gpu"], ["trainer.accelerator='gpu'"]),
+    (["train", "trainer.accelerator=abacus"], ["trainer.accelerator='abacus'", "cpu"]),
+    (["train", "trainer.max_steps=-5"], ["trainer.max_steps=-5"]),
+    (["train", "trainer.max_steps=0"], ["trainer.max_steps=0"]),
+    (["train", "trainer.checkpoint_every_n_steps=0"], ["checkpoint_every_n_steps=0"]),
+    (["train", "optimizer.batch_size=0"], ["optimizer.batch_size=0"]),
+    (["train", "optimizer.lr=-1"], ["optimizer.lr=-1.0"]),
+    (["train", "trainer=nosuch"], ["unknown trainer 'nosuch'", "cpu, ddp, gpu"]),
+    (["train", "optimizer=nosuch"], ["unknown optimizer 'nosuch'", "sft"]),
+    (["train", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
+    (["train", "data={LATIN1}"], ["latin1.jsonl:1", "not UTF-8"]),
+    (["train", "data={EMPTY}"], ["empty.jsonl", "holds no trees"]),
+    (["train", "data={MISSINGNODE}"], ["missing-node.jsonl:1", "node 5"]),
+    (["train", "resume=true"], ["resume=true needs out_dir"]),
+    (["train", "resume=true", "out_dir={FRESH}"], ["last.ckpt does not exist", "without resume"]),
+    # other commands
+    (["plugins", "foo=1"], ["'foo'"]),
+    (["sovle"], ["unknown command 'sovle'"]),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, policy_dir):
+    return _files(tmp_path_factory.mktemp("bad-input"), policy_dir)
+
+
+def _fill(args: list[str], files: dict[str, str]) -> list[str]:
+    out = []
+    for a in args:
+        for key, value in files.items():
+            a = a.replace("{" + key + "}", value)
+        out.append(a)
+    return out
+
+
+def assert_one_line(code, out: str, err: str, needles: list[str]) -> None:
+    assert code == 2, f"exit {code}\n{err}\n{out}"
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("qstar: error: ")
+    assert len(lines[0]) < 400, lines[0]  # huge values are cut short
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_the_sweep_covers_every_command():
+    assert len(CASES) >= 40
+    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "plugins"}
+
+
+@pytest.mark.parametrize("args,needles", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(args, needles, files, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["qstar"])
+    with pytest.raises(SystemExit) as exc:
+        main(_fill(args, files))
+    out, err = capsys.readouterr()
+    assert_one_line(exc.value.code, out, err, needles)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("trees.jsonl"))
+
+
+@pytest.mark.parametrize("args", [["solve", "model.dtype=float33"], ["eval", "-m", "search.k=3,0"], ["train", "optimizer.lr=-1"]])
+def test_the_real_binary_exits_2(args, tmp_path):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert_one_line(proc.returncode, proc.stdout, proc.stderr, [args[-1].split(",")[-1].split("=")[0]])
