@@ -196,10 +196,13 @@ def main(argv: list[str] | None = None) -> None:
     use_plugin_config(config_searchpaths(registry.pm))
     parser = get_args_parser()  # Hydra's own parser tells flags, their values and overrides apart
     parser.error = lambda message: fail(f"{message}; see `qstar {command} --help`")  # type: ignore[method-assign]
-    args = parser.parse_args(rest)
+    args = parser.parse_intermixed_args(rest)  # `a=1 -m b=2,3` as well as `-m a=1 b=2,3`
     if not (args.help or args.hydra_help or args.shell_completion):
         _validate(command, args.overrides, registry)
-    sys.argv = [f"qstar {command}", *rest]
+    flags = list(rest)
+    for o in args.overrides:
+        flags.remove(o)
+    sys.argv = [f"qstar {command}", *flags, *args.overrides]  # Hydra's argparse wants overrides last
     app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(_runner(command))
     app()
 

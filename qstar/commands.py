@@ -201,7 +201,7 @@ def train(cfg: DictConfig) -> Path:
     if cfg.data:  # check the whole file before any model is built
         if not Path(cfg.data).is_file():
             raise QstarError(f"data file {cfg.data} does not exist: pass data=<trees.jsonl written by qstar search>")
-        if not any(True for _ in iter_results(cfg.data)):
+        if sum(1 for _ in iter_results(cfg.data)) == 0:  # reads (and so checks) every line
             raise QstarError(f"data file {cfg.data} holds no trees: pass data=<trees.jsonl written by qstar search>")
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)

@@ -64,6 +64,11 @@ def _check_trainer(cfg: "TrainerConfig") -> None:
         raise QstarError(f"trainer.num_nodes={cfg.num_nodes}: must be at least 1")
     if cfg.accelerator not in ACCELERATORS:
         raise QstarError(f"trainer.accelerator={cfg.accelerator!r}: choose one of {', '.join(ACCELERATORS)}")
+
+
+def check_available(cfg: "TrainerConfig") -> None:
+    """The accelerator exists here (checked when training starts, not when a config is composed,
+    so `trainer=gpu --cfg job` still works on a laptop)."""
     from lightning.pytorch.accelerators import AcceleratorRegistry
 
     names = {"gpu": "cuda"}
@@ -123,6 +128,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    check_available(cfg)
     AtomicCheckpoint, ResumableCSVLogger = _checkpoint_classes()
     best = AtomicCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="min", save_top_k=1)
     # last.ckpt on a step cadence, so a killed run resumes from at most N steps back

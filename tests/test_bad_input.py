@@ -109,6 +109,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     # Hydra flags
     (["solve", "-m", "search.k=3,0"], ["search.k=0"]),
     (["solve", "-m", "search=tot-bfs,beem"], ["unknown search 'beem'"]),
+    (["solve", "search=tot-bfs", "-m", "search.k=3,0"], ["search.k=0"]),  # overrides on both sides of -m
     (["solve", "search.k=0", "--cfg", "job"], ["search.k=0"]),
     (["solve", "--cfg", "jbo"], ["invalid choice", "--help"]),
     # search / eval
