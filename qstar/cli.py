@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "search": "search a task split; write trees (JSONL, resumable)",
     "eval": "search a split; print solve rate and budget, write trees and results.json",
     "train": "train a model with Lightning (optimizer=sft|...)",
+    "label": "label every step of searched trees (labeler=mc-rollout|verifier; TRL stepwise JSONL, resumable)",
     "plugins": "list registered components and where they come from",
 }
 EXIT_USAGE = 2

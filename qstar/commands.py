@@ -18,7 +18,7 @@ from qstar.engine import Engine
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.training import TrainContext, TrainerConfig
-from qstar.tree import ResultWriter, SearchResult, atomic_write_text, iter_results
+from qstar.tree import RecordWriter, ResultWriter, SearchResult, atomic_write_text, iter_results
 
 console = Console()
 
@@ -194,6 +194,53 @@ def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
     return summary
 
 
+# --------------------------------------------------------------------------------- label
+
+
+def label(cfg: DictConfig) -> Path:
+    """Label every step of the trees in ``cfg.data``; TRL stepwise records go to
+    ``<out_dir>/labels.jsonl`` one problem at a time, and a rerun skips the problems done."""
+    if not cfg.data:
+        raise QstarError("qstar label needs data=<trees.jsonl written by qstar search>")
+    if not Path(cfg.data).is_file():
+        raise QstarError(f"data file {cfg.data} does not exist: pass data=<trees.jsonl written by qstar search>")
+    results = list(iter_results(cfg.data))
+    if cfg.limit:
+        results = results[: cfg.limit]
+    out = output_dir(cfg, "label")
+    registry = Registry(make_plugin_manager())
+    task = registry.build("task", cfg.task)
+    segmenter = registry.build("segmenter", cfg.segmenter)
+    comp, labeler_cfg = registry.config("labeler", cfg.labeler)
+    labeler = comp.factory(labeler_cfg, task)
+    from qstar_label import records
+
+    with RecordWriter(out / "labels.jsonl") as writer:
+        todo = [r for r in results if r.problem.id not in writer.done]
+        if len(todo) < len(results):
+            console.print(f"resuming: {len(results) - len(todo)} of {len(results)} trees already in {writer.path}")
+        needs_model = comp.name != "verifier" and todo
+        expander = registry.build("expander", cfg.expander, cfg.model, segmenter) if needs_model else None
+        engine = Engine(task, segmenter, expander, None, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
+        sizes = {r.problem.id: len(r.nodes) for r in todo}
+        budget = {"expansions": 0, "generated_tokens": 0, "prompt_tokens": 0}
+
+        def done(tree):
+            for key in budget:
+                budget[key] += getattr(tree.budget, key)
+            writer.write(tree.problem.id, records(tree, sizes[tree.problem.id], labeler_cfg))
+            bar.advance(task_id)
+
+        with _progress() as bar:
+            task_id = bar.add_task(f"{comp.name} labels", total=len(results), completed=len(results) - len(todo), visible=cfg.progress)
+            engine.label(labeler, todo, on_tree=done)
+    console.print(
+        f"labels: {out / 'labels.jsonl'} ({budget['expansions']} rollout prompts, "
+        f"{budget['generated_tokens']} generated tokens, {budget['prompt_tokens']} prompt tokens)"
+    )
+    return out / "labels.jsonl"
+
+
 # --------------------------------------------------------------------------------- train
 
 
@@ -244,4 +291,4 @@ def plugins(cfg: DictConfig) -> Registry:
     return registry
 
 
-__all__ = ["build", "eval", "plugins", "search", "solve", "summarize", "train"]
+__all__ = ["build", "eval", "label", "plugins", "search", "solve", "summarize", "train"]

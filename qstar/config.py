@@ -96,6 +96,23 @@ class TrainConfig(_Common):
 
 
 @dataclass
+class LabelConfig(_Common):
+    expander: Any = MISSING  # the rollout policy (labeler=mc-rollout); not loaded for labeler=verifier
+    labeler: Any = MISSING  # how steps are labelled: labeler=mc-rollout (AI feedback) | verifier (exact, for evaluation)
+    data: Optional[str] = None  # the trees JSONL to label (written by qstar search)
+    limit: int = 0  # first N trees of the file; 0 = all
+    batch_problems: int = 16  # trees labelled in lock-step, their rollouts batched together
+    out_dir: Optional[str] = None  # labels.jsonl goes here; default: Hydra's run directory
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self):
+        if self.limit < 0:
+            raise QstarError(f"limit={self.limit}: use 0 (every tree) or a positive number of trees")
+        if self.batch_problems < 1:
+            raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
+
+
+@dataclass
 class PluginsConfig:
     pass
 
@@ -105,6 +122,7 @@ SCHEMAS = {
     "search": SearchCommandConfig,
     "eval": EvalConfig,
     "train": TrainConfig,
+    "label": LabelConfig,
     "plugins": PluginsConfig,
 }
 

@@ -29,6 +29,8 @@ class Tree:
         self.children: dict[int, list[int]] = defaultdict(list)
         self.chosen: Node | None = None
         self.budget = Budget()
+        self.labels: dict[int, float] = {}  # node id → step label in [0, 1] (filled by a labeler)
+        self.stream_salt = ""  # separates the sampling streams of another pass over the same problem
         self._streams = 0
 
     def stream_key(self) -> int:
@@ -37,8 +39,23 @@ class Tree:
         and its whole tree — are the same whatever problems share the batch, the ``limit``, the
         ``batch_problems`` or a resume."""
         self._streams += 1
-        digest = hashlib.sha256(f"{self.problem.id}\x00{self._streams}".encode()).digest()
+        digest = hashlib.sha256(f"{self.stream_salt}{self.problem.id}\x00{self._streams}".encode()).digest()
         return int.from_bytes(digest[:8], "little") >> 1
+
+    @classmethod
+    def from_result(cls, result: SearchResult, task: Task, segmenter: Segmenter) -> "Tree":
+        """A tree to grow further (labelling rollouts, say) from a searched one; node ids kept."""
+        tree = cls(result.problem, task, segmenter)
+        by_id = {n.id: n for n in result.nodes}
+        if sorted(by_id) != list(range(len(by_id))):
+            raise QstarError(f"tree of {result.problem.id}: node ids must be 0..{len(by_id) - 1}")
+        tree.nodes = [Node(**{f: getattr(by_id[i], f) for f in Node.__dataclass_fields__}) for i in range(len(by_id))]
+        for n in tree.nodes[1:]:
+            tree.children[n.parent].append(n.id)
+        for n in tree.nodes:
+            n.scores = dict(n.scores)
+        tree.stream_salt = "grow:"  # its rollouts draw other streams than the search that made it
+        return tree
 
     @property
     def root(self) -> Node:
@@ -137,14 +154,34 @@ class Engine:
         on_result: Callable[[SearchResult], None] | None = None,
     ) -> list[SearchResult]:
         """Search every problem, ``batch_problems`` at a time in lock-step; results in input order."""
+        trees = (Tree(problem, self.task, self.segmenter) for problem in problems)
+        return self._drive(search, trees, len(problems), on_result)
+
+    def label(self, labeler: Any, results: Sequence[SearchResult], on_tree: Callable[[Tree], None] | None = None) -> list[Tree]:
+        """Run ``labeler.run(tree)`` over copies of searched trees, their rollout requests batched
+        across trees like a search's; returns the grown trees (``tree.labels`` filled)."""
+        done: list[Tree] = []
+        trees = [Tree.from_result(r, self.task, self.segmenter) for r in results]
+
+        def finished(result):
+            tree = by_problem[result.problem.id]
+            done.append(tree)
+            if on_tree is not None:
+                on_tree(tree)
+
+        by_problem = {t.problem.id: t for t in trees}
+        self._drive(labeler, iter(trees), len(trees), finished, observe=False)
+        return [by_problem[r.problem.id] for r in results]
+
+    def _drive(self, search, trees, count: int, on_result, observe: bool = True) -> list[SearchResult]:
         results: dict[int, SearchResult] = {}
-        queue = list(enumerate(problems))[::-1]
+        queue = list(enumerate(trees))[::-1]
         active: dict[int, tuple[Tree, Any, Any]] = {}  # index → (tree, generator, pending request)
+        self._observe = observe
 
         def start():
             while queue and len(active) < self.batch_problems:
-                i, problem = queue.pop()
-                tree = Tree(problem, self.task, self.segmenter)
+                i, tree = queue.pop()
                 gen = search.run(tree)
                 self._advance(i, tree, gen, None, active, results, search, on_result, first=True)
 
@@ -160,7 +197,7 @@ class Engine:
                     self._advance(i, tree, gen, answer, active, results, search, on_result)
                 break  # one kind per round keeps every generator's request fresh
             start()
-        return [results[i] for i in range(len(problems))]
+        return [results[i] for i in range(count)]
 
     # -- driving ----------------------------------------------------------------------------
     def _advance(self, i, tree, gen, answer, active, results, search, on_result, first=False):
@@ -170,7 +207,7 @@ class Engine:
             active.pop(i, None)
             result = tree.result(getattr(search, "name", type(search).__name__))
             results[i] = result
-            if self.hook is not None:
+            if self.hook is not None and getattr(self, "_observe", True):
                 self.hook.qstar_on_search_end(result=result)
             if on_result is not None:
                 on_result(result)

@@ -98,6 +98,21 @@ def qstar_register_optimizers(register):
     """
 
 
+@hookspec
+def qstar_register_labelers(register):
+    """Register labelers, which turn searched trees into step labels (process supervision).
+
+    :param register: ``register(name, factory, config_schema)``; the factory is called as
+        ``factory(cfg, task)`` and returns an object whose ``run(tree)`` generator may yield
+        :class:`~qstar.protocols.Rollout` requests and fills ``tree.labels`` (node id → label in
+        [0, 1]) for every step of the tree.
+
+    Example::
+
+        register("mc-rollout", MCRolloutLabeler, MCRolloutConfig)
+    """
+
+
 # --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------

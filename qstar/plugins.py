@@ -13,7 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 from qstar import hookspecs
 from qstar.errors import QstarError, UnknownComponentError
 
-KINDS = ("task", "segmenter", "expander", "scorer", "search", "optimizer")
+KINDS = ("task", "segmenter", "expander", "scorer", "search", "optimizer", "labeler")
 _HOOK = {
     "task": "qstar_register_tasks",
     "segmenter": "qstar_register_segmenters",
@@ -21,6 +21,7 @@ _HOOK = {
     "scorer": "qstar_register_scorers",
     "search": "qstar_register_searches",
     "optimizer": "qstar_register_optimizers",
+    "labeler": "qstar_register_labelers",
 }
 
 

@@ -133,6 +133,16 @@ class Search(Protocol):
 
 
 @runtime_checkable
+class Labeler(Protocol):
+    name: str
+
+    def run(self, tree: "Any") -> SearchGen:
+        """Fill ``tree.labels`` (node id → label in [0, 1]) for every step of a searched tree,
+        yielding :class:`Rollout` requests when it needs the policy (batched across trees)."""
+        ...
+
+
+@runtime_checkable
 class Optimizer(Protocol):
     def fit(self, cfg: Any) -> Any: ...
 
@@ -141,6 +151,7 @@ __all__ = [
     "Expand",
     "ExpandStats",
     "Expander",
+    "Labeler",
     "Node",
     "Optimizer",
     "Problem",

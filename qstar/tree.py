@@ -197,3 +197,56 @@ class ResultWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class RecordWriter:
+    """Append-only JSONL of per-problem record groups (step labels, say), resumable like
+    :class:`ResultWriter`: a problem's records are written and fsynced together, each carrying
+    ``problem_id``, ``path_index`` and ``paths``; on reopen, a torn last line and the records of
+    a problem whose group is incomplete are dropped, so a rerun redoes exactly that problem."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.done: set[str] = set()
+        if self.path.exists():
+            self._recover()
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{self.path}: not UTF-8 text (byte offset {e.start}); fix or move the file to resume") from None
+        lines = text.split("\n")[:-1]  # the part after the last newline is torn
+        keep: list[str] = []
+        group: list[str] = []
+        for lineno, line in enumerate(lines, 1):
+            try:
+                rec = json.loads(line)
+                pid, index, paths = rec["problem_id"], int(rec["path_index"]), int(rec["paths"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise DataError(f"{self.path}:{lineno}: malformed record ({str(e)[:200]}); fix or move the file to resume") from None
+            group = group + [line] if index > 0 else [line]
+            if index == paths - 1:
+                keep += group
+                self.done.add(pid)
+                group = []
+        if len(keep) != len(lines) or text and not text.endswith("\n"):
+            atomic_write_text(self.path, "".join(line + "\n" for line in keep))
+
+    def write(self, problem_id: str, records: list[dict[str, Any]]) -> None:
+        if records:
+            self._f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        self.done.add(problem_id)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

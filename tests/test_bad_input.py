@@ -136,6 +136,13 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "data={MISSINGNODE}"], ["missing-node.jsonl:1", "node 5"]),
     (["train", "resume=true"], ["resume=true needs out_dir"]),
     (["train", "resume=true", "out_dir={FRESH}"], ["last.ckpt does not exist", "without resume"]),
+    # label
+    (["label"], ["needs data="]),
+    (["label", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
+    (["label", "data={LATIN1}"], ["latin1.jsonl:1", "not UTF-8"]),
+    (["label", "labeler=nosuch"], ["unknown labeler 'nosuch'", "mc-rollout, verifier"]),
+    (["label", "labeler.n=0"], ["labeler.n=0"]),
+    (["label", "limit=-1"], ["limit=-1"]),
     # other commands
     (["plugins", "foo=1"], ["'foo'"]),
     (["sovle"], ["unknown command 'sovle'"]),
@@ -169,7 +176,7 @@ def assert_one_line(code, out: str, err: str, needles: list[str]) -> None:
 
 def test_the_sweep_covers_every_command():
     assert len(CASES) >= 40
-    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "plugins"}
+    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "plugins"}
 
 
 @pytest.mark.parametrize("args,needles", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])

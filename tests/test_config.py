@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 
 CONF = resources.files("qstar.conf")
-COMMAND_OF = {"optimizer": "train", "trainer": "train"}
+COMMAND_OF = {"optimizer": "train", "trainer": "train", "labeler": "label"}
 
 
 def options(group: str) -> list[str]:

@@ -1,0 +1,116 @@
+"""Labelers: step labels for searched trees, from AI feedback (process supervision without humans).
+
+``mc-rollout`` follows Math-Shepherd (Wang et al., 2024, "Math-Shepherd: Verify and Reinforce LLMs
+Step-by-step without Human Annotations", Sec. 3.2): from every step prefix, ``n`` completions are
+rolled out by a policy; the soft label is the fraction whose final answer is right, the hard
+label whether any is (their "hard estimation"). A terminal step needs no rollout: its label is
+the task's final-answer check, and an illegal step's label is 0. Rollouts of every step of every
+tree in flight go through the engine's batched calls, never a model call per step.
+
+``verifier`` is the task's exact judgement (Game of 24: can 24 still be reached after this step):
+the analogue of human gold labels, for *evaluating* reward models, never for training the
+bundled one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qstar import hookimpl
+from qstar.engine import Tree
+from qstar.errors import QstarError
+from qstar.protocols import Rollout
+
+
+@dataclass
+class MCRolloutConfig:
+    name: str = "mc-rollout"  # the registered name: labeler=mc-rollout
+    n: int = 8  # rollouts per step prefix (Math-Shepherd uses 8)
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise QstarError(f"labeler.n={self.n}: must be at least 1 rollout per step")
+
+
+class MCRolloutLabeler:
+    name = "mc-rollout"
+
+    def __init__(self, cfg: MCRolloutConfig, task):
+        self.cfg, self.task = cfg, task
+
+    def run(self, tree: Tree):
+        steps = [n for n in tree.nodes[1:]]
+        open_ = []
+        for node in steps:
+            if not node.valid:
+                tree.labels[node.id] = 0.0
+            elif node.terminal:
+                tree.labels[node.id] = 1.0 if self.task.is_correct(tree.problem, node.answer) else 0.0
+            else:
+                open_.append(node)
+        if open_:
+            leaves = yield Rollout(open_, self.cfg.n)
+            for node, group in zip(open_, leaves):
+                right = sum(self.task.is_correct(tree.problem, leaf.answer) for leaf in group)
+                tree.labels[node.id] = right / len(group) if group else 0.0
+        tree.choose(None)
+
+
+@dataclass
+class VerifierLabelConfig:
+    name: str = "verifier"  # the registered name: labeler=verifier (exact: an oracle, for evaluation)
+
+
+class VerifierLabeler:
+    name = "verifier"
+
+    def __init__(self, cfg: VerifierLabelConfig, task):
+        self.cfg, self.task = cfg, task
+        if not hasattr(task, "solvable"):
+            raise QstarError(f"labeler=verifier needs a task that can judge reachability; {task.name!r} cannot")
+
+    def run(self, tree: Tree):
+        for node in tree.nodes[1:]:
+            if not node.valid:
+                tree.labels[node.id] = 0.0
+            elif node.terminal:
+                tree.labels[node.id] = 1.0 if self.task.is_correct(tree.problem, node.answer) else 0.0
+            else:
+                tree.labels[node.id] = 1.0 if self.task.solvable(tree.problem, tree.steps(node)) else 0.0
+        tree.choose(None)
+        return
+        yield  # a generator that needs no model call
+
+
+def records(tree: Tree, original_size: int, labeler_cfg: Any) -> list[dict[str, Any]]:
+    """TRL's stepwise-supervision records, one per leaf of the searched tree (rollout nodes
+    excluded): ``prompt``, ``completions`` (the steps), ``labels`` (hard: any rollout right), with
+    the soft labels, node ids, problem id and labeler config alongside."""
+    ids = range(1, original_size)
+    has_child = {tree.nodes[i].parent for i in ids}
+    leaves = [i for i in ids if i not in has_child]
+    out = []
+    for index, i in enumerate(leaves):
+        path = [n for n in tree.path(tree.nodes[i])[1:]]
+        soft = [tree.labels[n.id] for n in path]
+        out.append(
+            {
+                "prompt": tree.task.prompt(tree.problem),
+                "completions": [n.step for n in path],
+                "labels": [s > 0 for s in soft],
+                "soft_labels": soft,
+                "problem_id": tree.problem.id,
+                "node_ids": [n.id for n in path],
+                "labeler": asdict(labeler_cfg) if labeler_cfg is not None else {},
+                "path_index": index,  # this record is path `path_index` of the tree's `paths`
+                "paths": len(leaves),
+            }
+        )
+    return out
+
+
+@hookimpl
+def qstar_register_labelers(register):
+    register("mc-rollout", MCRolloutLabeler, MCRolloutConfig)
+    register("verifier", VerifierLabeler, VerifierLabelConfig)
