@@ -7,6 +7,7 @@ error and exit status 2 instead of a traceback, whichever Hydra flags come with 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import sys
@@ -107,8 +108,6 @@ def _valid_keys(command: str, overrides: list[str], key: str, registry: Registry
         name = OmegaConf.select(cfg, f"{parent}.name")
         comp = registry.components[parent].get(name)
         if comp is not None and comp.schema is not None:
-            import dataclasses
-
             return f"{parent} {name!r}", ", ".join(f.name for f in dataclasses.fields(comp.schema))
     node = OmegaConf.select(cfg, parent) if parent else cfg
     keys = ", ".join(str(k) for k in node.keys()) if isinstance(node, DictConfig) else ""

@@ -17,7 +17,7 @@ from rich.tree import Tree as RichTree
 from qstar.engine import Engine
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
-from qstar.training import TrainContext, TrainerConfig
+from qstar.training import TrainContext, TrainerConfig, check_available
 from qstar.tree import RecordWriter, ResultWriter, SearchResult, atomic_write_text, iter_results
 
 console = Console()
@@ -259,11 +259,13 @@ def train(cfg: DictConfig) -> Path:
     out = output_dir(cfg, "train")
     if cfg.resume and not (out / "checkpoints" / "last.ckpt").exists():
         raise QstarError(f"resume=true but {out / 'checkpoints' / 'last.ckpt'} does not exist: run once without resume first")
+    trainer_cfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True))
+    check_available(trainer_cfg)  # before any Lightning output: a missing device is one line
     ctx = TrainContext(
         task=task,
         segmenter=segmenter,
         model=cfg.model,
-        trainer=TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True)),
+        trainer=trainer_cfg,
         out_dir=out,
         resume=cfg.resume,
         seed=cfg.seed,

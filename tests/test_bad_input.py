@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import lightning  # noqa: F401 - imported here, not inside a captured test: its log handler keeps the real stderr
 import pytest
 
 from conftest import run_cli
