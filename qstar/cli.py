@@ -163,9 +163,9 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
                 if cfg.get(kind) is not None:
                     registry.config(kind, cfg[kind])
             if cfg.get("search") is not None and cfg.get("scorer") is None:
-                search = registry.build("search", cfg.search)
-                if getattr(search, "needs_scorer", False):
-                    raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
+                from qstar.commands import check_scorer
+
+                check_scorer(registry.build("search", cfg.search), None)
         except QstarError as e:
             fail(str(e))
         except (OmegaConfBaseException, ValueError) as e:

@@ -41,11 +41,26 @@ def build(cfg: DictConfig, registry: Registry | None = None, task: Any = None) -
     segmenter = registry.build("segmenter", cfg.segmenter)
     scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
     search = registry.build("search", cfg.search)
-    if scorer is None and getattr(search, "needs_scorer", False):
-        raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
+    check_scorer(search, scorer)
     expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
     engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
     return Components(registry, task, segmenter, expander, scorer, search, engine)
+
+
+def check_scorer(search: Any, scorer: Any) -> None:
+    """Refuse a search that declares ``needs_scorer`` when no scorer is configured."""
+    if scorer is None and getattr(search, "needs_scorer", False):
+        raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
+
+
+def load_trees(path: str) -> list[SearchResult]:
+    """Every tree of a ``data=`` file, read (and so checked) to its last line."""
+    if not Path(path).is_file():
+        raise QstarError(f"data file {path} does not exist: pass data=<trees.jsonl written by qstar search>")
+    results = list(iter_results(path))
+    if not results:
+        raise QstarError(f"data file {path} holds no trees: pass data=<trees.jsonl written by qstar search>")
+    return results
 
 
 def output_dir(cfg: DictConfig, command: str) -> Path:
@@ -202,9 +217,7 @@ def label(cfg: DictConfig) -> Path:
     ``<out_dir>/labels.jsonl`` one problem at a time, and a rerun skips the problems done."""
     if not cfg.data:
         raise QstarError("qstar label needs data=<trees.jsonl written by qstar search>")
-    if not Path(cfg.data).is_file():
-        raise QstarError(f"data file {cfg.data} does not exist: pass data=<trees.jsonl written by qstar search>")
-    results = list(iter_results(cfg.data))
+    results = load_trees(cfg.data)
     if cfg.limit:
         results = results[: cfg.limit]
     out = output_dir(cfg, "label")
@@ -219,7 +232,7 @@ def label(cfg: DictConfig) -> Path:
         todo = [r for r in results if r.problem.id not in writer.done]
         if len(todo) < len(results):
             console.print(f"resuming: {len(results) - len(todo)} of {len(results)} trees already in {writer.path}")
-        needs_model = comp.name != "verifier" and todo
+        needs_model = getattr(labeler, "needs_policy", True) and todo
         expander = registry.build("expander", cfg.expander, cfg.model, segmenter) if needs_model else None
         engine = Engine(task, segmenter, expander, None, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
         sizes = {r.problem.id: len(r.nodes) for r in todo}
@@ -246,10 +259,7 @@ def label(cfg: DictConfig) -> Path:
 
 def train(cfg: DictConfig) -> Path:
     if cfg.data:  # check the whole file before any model is built
-        if not Path(cfg.data).is_file():
-            raise QstarError(f"data file {cfg.data} does not exist: pass data=<trees.jsonl written by qstar search>")
-        if sum(1 for _ in iter_results(cfg.data)) == 0:  # reads (and so checks) every line
-            raise QstarError(f"data file {cfg.data} holds no trees: pass data=<trees.jsonl written by qstar search>")
+        load_trees(cfg.data)
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)

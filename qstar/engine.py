@@ -9,6 +9,7 @@ time in proportion to the sequences it asked for).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import time
@@ -18,6 +19,12 @@ from typing import Any, Callable, Sequence
 from qstar.errors import QstarError
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
 from qstar.tree import Budget, Node, Problem, SearchResult
+
+
+def stable_int(text: str) -> int:
+    """A 63-bit integer from ``text`` (sha256): the same in every process and on every platform,
+    unlike ``hash``; it keys and seeds sampling streams."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 class Tree:
@@ -39,8 +46,7 @@ class Tree:
         and its whole tree — are the same whatever problems share the batch, the ``limit``, the
         ``batch_problems`` or a resume."""
         self._streams += 1
-        digest = hashlib.sha256(f"{self.stream_salt}{self.problem.id}\x00{self._streams}".encode()).digest()
-        return int.from_bytes(digest[:8], "little") >> 1
+        return stable_int(f"{self.stream_salt}{self.problem.id}\x00{self._streams}")
 
     @classmethod
     def from_result(cls, result: SearchResult, task: Task, segmenter: Segmenter) -> "Tree":
@@ -49,11 +55,9 @@ class Tree:
         by_id = {n.id: n for n in result.nodes}
         if sorted(by_id) != list(range(len(by_id))):
             raise QstarError(f"tree of {result.problem.id}: node ids must be 0..{len(by_id) - 1}")
-        tree.nodes = [Node(**{f: getattr(by_id[i], f) for f in Node.__dataclass_fields__}) for i in range(len(by_id))]
+        tree.nodes = [dataclasses.replace(by_id[i], scores=dict(by_id[i].scores)) for i in range(len(by_id))]
         for n in tree.nodes[1:]:
             tree.children[n.parent].append(n.id)
-        for n in tree.nodes:
-            n.scores = dict(n.scores)
         tree.stream_salt = "grow:"  # its rollouts draw other streams than the search that made it
         return tree
 
@@ -154,36 +158,31 @@ class Engine:
         on_result: Callable[[SearchResult], None] | None = None,
     ) -> list[SearchResult]:
         """Search every problem, ``batch_problems`` at a time in lock-step; results in input order."""
-        trees = (Tree(problem, self.task, self.segmenter) for problem in problems)
-        return self._drive(search, trees, len(problems), on_result)
+        trees = [Tree(problem, self.task, self.segmenter) for problem in problems]
+        return self._drive(search, trees, on_result)
 
     def label(self, labeler: Any, results: Sequence[SearchResult], on_tree: Callable[[Tree], None] | None = None) -> list[Tree]:
         """Run ``labeler.run(tree)`` over copies of searched trees, their rollout requests batched
         across trees like a search's; returns the grown trees (``tree.labels`` filled)."""
-        done: list[Tree] = []
         trees = [Tree.from_result(r, self.task, self.segmenter) for r in results]
-
-        def finished(result):
-            tree = by_problem[result.problem.id]
-            done.append(tree)
-            if on_tree is not None:
-                on_tree(tree)
-
         by_problem = {t.problem.id: t for t in trees}
-        self._drive(labeler, iter(trees), len(trees), finished, observe=False)
-        return [by_problem[r.problem.id] for r in results]
+        finished = None if on_tree is None else (lambda result: on_tree(by_problem[result.problem.id]))
+        self._drive(labeler, trees, finished, observe=False)
+        return trees
 
-    def _drive(self, search, trees, count: int, on_result, observe: bool = True) -> list[SearchResult]:
+    def _drive(self, search, trees, on_result, observe: bool = True) -> list[SearchResult]:
+        """Run ``search.run`` over ``trees``, ``batch_problems`` at a time in lock-step;
+        ``observe=False`` keeps ``qstar_on_search_end`` for real searches only."""
         results: dict[int, SearchResult] = {}
         queue = list(enumerate(trees))[::-1]
         active: dict[int, tuple[Tree, Any, Any]] = {}  # index → (tree, generator, pending request)
-        self._observe = observe
+        end_hook = self.hook.qstar_on_search_end if self.hook is not None and observe else None
 
         def start():
             while queue and len(active) < self.batch_problems:
                 i, tree = queue.pop()
                 gen = search.run(tree)
-                self._advance(i, tree, gen, None, active, results, search, on_result, first=True)
+                self._advance(i, tree, gen, None, active, results, search, on_result, end_hook, first=True)
 
         start()
         while active:
@@ -194,21 +193,21 @@ class Engine:
                     continue
                 answers = self._serve(kind, [(t, r) for _, t, _, r in batch])
                 for (i, tree, gen, _), answer in zip(batch, answers):
-                    self._advance(i, tree, gen, answer, active, results, search, on_result)
+                    self._advance(i, tree, gen, answer, active, results, search, on_result, end_hook)
                 break  # one kind per round keeps every generator's request fresh
             start()
-        return [results[i] for i in range(count)]
+        return [results[i] for i in range(len(results))]
 
     # -- driving ----------------------------------------------------------------------------
-    def _advance(self, i, tree, gen, answer, active, results, search, on_result, first=False):
+    def _advance(self, i, tree, gen, answer, active, results, search, on_result, end_hook, first=False):
         try:
             request = next(gen) if first else gen.send(answer)
         except StopIteration:
             active.pop(i, None)
             result = tree.result(getattr(search, "name", type(search).__name__))
             results[i] = result
-            if self.hook is not None and getattr(self, "_observe", True):
-                self.hook.qstar_on_search_end(result=result)
+            if end_hook is not None:
+                end_hook(result=result)
             if on_result is not None:
                 on_result(result)
             return
@@ -288,7 +287,7 @@ class Engine:
 
     def _score(self, batch) -> list[list[float]]:
         if self.scorer is None:
-            raise QstarError(f"the search asks for step scores but no scorer is set: add scorer=<name> (e.g. scorer=verifier)")
+            raise QstarError("the search asks for step scores but no scorer is set: add scorer=<name> (e.g. scorer=verifier)")
         flat = [(tree, node) for tree, r in batch for node in r.nodes]
         scores = self.scorer.score([t.problem for t, _ in flat], [t.steps(n) for t, n in flat]) if flat else []
         for (tree, node), s in zip(flat, scores):

@@ -215,8 +215,9 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
 
 
 def _readable(folder: Path) -> None:
-    mask = os.umask(0)
-    os.umask(mask)
+    from qstar.tree import umask
+
+    mask = umask()
     for path in [folder, *folder.rglob("*")]:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 

@@ -124,7 +124,8 @@ def iter_results(path: str | os.PathLike) -> Iterator[SearchResult]:
                 raise DataError(f"{path}:{lineno}: malformed tree record ({str(e)[:200]})") from None
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file-creation mask (read without changing it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -140,7 +141,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are readable like any other
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files; outputs are readable like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -151,25 +152,53 @@ def save_results(path: str | os.PathLike, results: Iterable[SearchResult]) -> No
     atomic_write_text(path, "".join(r.to_json() + "\n" for r in results))
 
 
-class ResultWriter:
-    """Append-only JSONL writer for long runs: each record is flushed and fsynced as it finishes,
-    and a torn last line (from a crash mid-write) is dropped on reopen so a rerun resumes cleanly."""
+class _AppendOnlyJsonl:
+    """An append-only JSONL file for long runs: ``_recover`` reads what a previous run finished
+    (and may drop a torn tail), then each ``_append`` is flushed and fsynced as it is written."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.done: dict[str, SearchResult] = {}
         if self.path.exists():
             self._recover()
         self._f = open(self.path, "a", encoding="utf-8")
 
     def _recover(self) -> None:
-        """Load finished records; drop only a torn last line (no newline: the write was cut short).
-        Any other unreadable line is an error and the file is left untouched."""
+        raise NotImplementedError
+
+    def _read(self) -> str:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            return self.path.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise DataError(f"{self.path}: not UTF-8 text (byte offset {e.start}); fix or move the file to resume") from None
+
+    def _append(self, text: str) -> None:
+        self._f.write(text)
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ResultWriter(_AppendOnlyJsonl):
+    """Append-only JSONL writer for long runs: each record is flushed and fsynced as it finishes,
+    and a torn last line (from a crash mid-write) is dropped on reopen so a rerun resumes cleanly."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.done: dict[str, SearchResult] = {}
+        super().__init__(path)
+
+    def _recover(self) -> None:
+        """Load finished records; drop only a torn last line (no newline: the write was cut short).
+        Any other unreadable line is an error and the file is left untouched."""
+        text = self._read()
         lines = text.split("\n")
         complete, torn = lines[:-1], lines[-1]
         for lineno, line in enumerate(complete, 1):
@@ -184,40 +213,22 @@ class ResultWriter:
             atomic_write_text(self.path, "".join(line + "\n" for line in complete))
 
     def write(self, result: SearchResult) -> None:
-        self._f.write(result.to_json() + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        self._append(result.to_json() + "\n")
         self.done[result.problem.id] = result
 
-    def close(self) -> None:
-        self._f.close()
 
-    def __enter__(self) -> "ResultWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class RecordWriter:
+class RecordWriter(_AppendOnlyJsonl):
     """Append-only JSONL of per-problem record groups (step labels, say), resumable like
     :class:`ResultWriter`: a problem's records are written and fsynced together, each carrying
     ``problem_id``, ``path_index`` and ``paths``; on reopen, a torn last line and the records of
     a problem whose group is incomplete are dropped, so a rerun redoes exactly that problem."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.done: set[str] = set()
-        if self.path.exists():
-            self._recover()
-        self._f = open(self.path, "a", encoding="utf-8")
+        super().__init__(path)
 
     def _recover(self) -> None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"{self.path}: not UTF-8 text (byte offset {e.start}); fix or move the file to resume") from None
+        text = self._read()
         lines = text.split("\n")[:-1]  # the part after the last newline is torn
         keep: list[str] = []
         group: list[str] = []
@@ -237,16 +248,5 @@ class RecordWriter:
 
     def write(self, problem_id: str, records: list[dict[str, Any]]) -> None:
         if records:
-            self._f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-            self._f.flush()
-            os.fsync(self._f.fileno())
+            self._append("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         self.done.add(problem_id)
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> "RecordWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

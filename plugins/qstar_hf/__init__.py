@@ -15,7 +15,6 @@ an exact sample of the same distribution (Gumbel, 1954; Maddison et al., 2014, "
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -24,6 +23,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from qstar import hookimpl
+from qstar.engine import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 
@@ -57,8 +57,7 @@ class HFExpanderConfig:
 
 def row_seed(seed: int, key: int, sample: int) -> int:
     """A 63-bit seed for one sample of one prompt, stable across processes and platforms."""
-    digest = hashlib.sha256(f"{seed}/{key}/{sample}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return stable_int(f"{seed}/{key}/{sample}")
 
 
 class RowStreamSampler(LogitsProcessor):
@@ -108,7 +107,7 @@ class HFExpander:
     # -- implementation ---------------------------------------------------------------------
     def _propose(self, prompts, k, max_new, stop_at_delimiter, seeds):
         # without keys from the engine, a prompt's stream is keyed by its text
-        keys = list(seeds) if seeds is not None else [row_seed(0, hash_text(p), 0) for p in prompts]
+        keys = list(seeds) if seeds is not None else [row_seed(0, stable_int(p), 0) for p in prompts]
         per_call = max(1, self.cfg.max_batch_sequences // max(k, 1))
         proposals: list[list[Proposal]] = []
         prompt_tokens: list[int] = []
@@ -174,10 +173,6 @@ class HFExpander:
         # generate() copies each prompt k times and encodes every copy: that is what was processed
         prompt_tokens = (enc["attention_mask"].sum(dim=1) * k).tolist()
         return results, prompt_tokens
-
-
-def hash_text(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 @hookimpl

@@ -35,6 +35,7 @@ class MCRolloutConfig:
 
 class MCRolloutLabeler:
     name = "mc-rollout"
+    needs_policy = True  # its rollouts need the expander
 
     def __init__(self, cfg: MCRolloutConfig, task):
         self.cfg, self.task = cfg, task
@@ -64,6 +65,7 @@ class VerifierLabelConfig:
 
 class VerifierLabeler:
     name = "verifier"
+    needs_policy = False  # `qstar label` loads no model for it
 
     def __init__(self, cfg: VerifierLabelConfig, task):
         self.cfg, self.task = cfg, task
