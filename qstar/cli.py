@@ -33,8 +33,10 @@ COMMANDS: dict[str, str] = {
     "eval": "search a split; print solve rate and budget, write trees and results.json",
     "train": "train a model with Lightning (optimizer=sft|...)",
     "label": "label every step of searched trees (labeler=mc-rollout|verifier; TRL stepwise JSONL, resumable)",
+    "compare": "best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG",
     "plugins": "list registered components and where they come from",
 }
+EXTRA_COMPONENTS = {"prm": "scorer", "orm": "scorer", "tree_search": "search"}  # qstar compare
 EXIT_USAGE = 2
 MAX_SWEEP_CHECKS = 256  # sweep combinations composed up front; a larger sweep checks the first ones
 
@@ -162,6 +164,9 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
             for kind in KINDS:
                 if cfg.get(kind) is not None:
                     registry.config(kind, cfg[kind])
+            for key, kind in EXTRA_COMPONENTS.items():  # components kept under another key (scorer@prm)
+                if cfg.get(key) is not None:
+                    registry.config(kind, cfg[key])
             if cfg.get("search") is not None and cfg.get("scorer") is None:
                 from qstar.commands import check_scorer
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
-from qstar.engine import Engine
+from qstar.engine import check_setting, Engine
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.training import TrainContext, TrainerConfig, check_available
@@ -42,8 +42,9 @@ def build(cfg: DictConfig, registry: Registry | None = None, task: Any = None) -
     scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
     search = registry.build("search", cfg.search)
     check_scorer(search, scorer)
+    check_setting(cfg.setting, scorer)  # before the policy loads
     expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
-    engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
+    engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems, setting=cfg.setting)
     return Components(registry, task, segmenter, expander, scorer, search, engine)
 
 
@@ -145,12 +146,13 @@ def _progress():
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
 
 
-def search(cfg: DictConfig) -> list[SearchResult]:
+def search(cfg: DictConfig, components: Components | None = None) -> list[SearchResult]:
     """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
     finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
     out = output_dir(cfg, "search")
-    c = build(cfg)
+    c = components or build(cfg)
     problems = c.task.problems(cfg.split)
+    problems = problems[:: cfg.every]
     if cfg.limit:
         problems = problems[: cfg.limit]
     with ResultWriter(out / "trees.jsonl") as writer:
@@ -184,15 +186,17 @@ def summarize(results: list[SearchResult]) -> dict[str, Any]:
 
 def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
     started = time.perf_counter()
-    results = search(cfg)
+    c = build(cfg)
+    results = search(cfg, c)
     summary = summarize(results)
+    summary["setting"] = c.engine.setting
     summary["elapsed"] = time.perf_counter() - started
     summary["config"] = OmegaConf.to_container(cfg, resolve=True)
     out = output_dir(cfg, "eval")
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
 
     scorer = cfg.scorer.name if cfg.get("scorer") else "no scorer"
-    table = Table(title=f"{cfg.task.name}/{cfg.split}: {cfg.search.name} + {scorer} (per problem)")
+    table = Table(title=f"{cfg.task.name}/{cfg.split}: {cfg.search.name} + {scorer}, {c.engine.setting} setting (per problem)")
     for col in ("solved", "rate", "gen tokens", "prompt tokens", "expansions", "scorer calls", "wall s"):
         table.add_column(col, justify="right")
     table.add_row(
@@ -258,12 +262,12 @@ def label(cfg: DictConfig) -> Path:
 
 
 def train(cfg: DictConfig) -> Path:
-    if cfg.data:  # check the whole file before any model is built
-        load_trees(cfg.data)
     registry = Registry(make_plugin_manager())
+    optimizer = registry.build("optimizer", cfg.optimizer)
+    if cfg.data and getattr(optimizer, "data_kind", "trees") == "trees":  # the whole file, before any model is built
+        load_trees(cfg.data)
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
-    optimizer = registry.build("optimizer", cfg.optimizer)
     if cfg.resume and not cfg.get("out_dir"):
         raise QstarError("resume=true needs out_dir=<the run directory to continue>")
     out = output_dir(cfg, "train")
@@ -286,6 +290,16 @@ def train(cfg: DictConfig) -> Path:
     exported = optimizer.fit(ctx)
     console.print(f"model: {exported}")
     return exported
+
+
+# --------------------------------------------------------------------------------- compare
+
+
+def compare(cfg: DictConfig) -> dict[str, Any]:
+    """Best-of-n selections against a PRM-guided search, learned setting; see :mod:`qstar.compare`."""
+    from qstar.compare import compare as run
+
+    return run(cfg)
 
 
 # --------------------------------------------------------------------------------- plugins

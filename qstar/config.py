@@ -54,8 +54,11 @@ class _SearchCommon(_Common):
     scorer: Any = None  # scores steps (scorer=<name>); null = none, for searches that never score
     search: Any = MISSING  # the search strategy (search=<name>)
     batch_problems: int = 16  # problems searched in lock-step, their requests batched together
+    setting: str = "auto"  # oracle | rules | learned: asserts the scorer's setting (auto: whatever the scorer makes it)
 
     def __post_init__(self):
+        if self.setting not in ("auto", "oracle", "rules", "learned"):
+            raise QstarError(f"setting={self.setting!r}: choose auto, oracle, rules or learned")
         if self.batch_problems < 1:
             raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
 
@@ -70,11 +73,14 @@ class SolveConfig(_SearchCommon):
 class SearchCommandConfig(_SearchCommon):
     split: str = "test"  # the task split to search (game24: train, val, test, all)
     limit: int = 0  # first N problems of the split; 0 = all
+    every: int = 1  # keep every Nth problem of the split (a spread-out subset), before limit
     out_dir: Optional[str] = None  # default: Hydra's run directory
     progress: bool = True  # show a progress bar
 
     def __post_init__(self):
         super().__post_init__()
+        if self.every < 1:
+            raise QstarError(f"every={self.every}: use 1 (every problem) or a larger step")
         if self.limit < 0:
             raise QstarError(f"limit={self.limit}: use 0 (the whole split) or a positive number of problems")
 
@@ -88,7 +94,7 @@ class EvalConfig(SearchCommandConfig):
 class TrainConfig(_Common):
     optimizer: Any = MISSING  # the training method (optimizer=<name>)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # Lightning Trainer settings (trainer=cpu|gpu|ddp)
-    data: Optional[str] = None  # trees JSONL to learn from; None = the task's gold trajectories
+    data: Optional[str] = None  # sft: trees JSONL (None = the task's gold trajectories); prm/orm: labels JSONL or PRM800K .parquet/.json
     split: str = "train"  # split whose gold trajectories are trained on (unless data= is set)
     val_split: str = "val"  # split whose gold trajectories give val/loss; the best checkpoint is exported
     out_dir: Optional[str] = None  # checkpoints/, logs/ and the exported model/; default: Hydra's run directory
@@ -113,6 +119,31 @@ class LabelConfig(_Common):
 
 
 @dataclass
+class CompareConfig(_Common):
+    expander: Any = MISSING  # the policy that samples solutions and proposes steps (expander=<name>)
+    prm: Any = MISSING  # the process reward model, a scorer config (scorer@prm=<name>)
+    orm: Any = MISSING  # the outcome reward model, a scorer config (scorer@orm=<name>)
+    tree_search: Any = None  # the step-level search guided by the PRM (search@tree_search=<name>); null = none
+    split: str = "test"  # the task split to compare on
+    limit: int = 0  # first N problems of the split; 0 = all
+    every: int = 1  # keep every Nth problem of the split, before limit
+    ns: list = field(default_factory=lambda: [1, 4, 16, 64])  # best-of-n sample counts (the largest is sampled, smaller ones use its first n)
+    batch_problems: int = 16  # problems in lock-step, their requests batched together
+    out_dir: Optional[str] = None  # samples, trees, compare.json and compare.png; default: Hydra's run directory
+    progress: bool = True  # show progress bars
+
+    def __post_init__(self):
+        if self.limit < 0:
+            raise QstarError(f"limit={self.limit}: use 0 (the whole split) or a positive number of problems")
+        if self.every < 1:
+            raise QstarError(f"every={self.every}: use 1 (every problem) or a larger step")
+        if not self.ns or not all(isinstance(n, int) and n >= 1 for n in self.ns):
+            raise QstarError(f"ns={self.ns}: list sample counts of at least 1, as in ns=[1,4,16,64]")
+        if self.batch_problems < 1:
+            raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
+
+
+@dataclass
 class PluginsConfig:
     pass
 
@@ -123,6 +154,7 @@ SCHEMAS = {
     "eval": EvalConfig,
     "train": TrainConfig,
     "label": LabelConfig,
+    "compare": CompareConfig,
     "plugins": PluginsConfig,
 }
 

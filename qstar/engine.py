@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import math
 import time
 from collections import defaultdict
 from typing import Any, Callable, Sequence
@@ -19,6 +20,72 @@ from typing import Any, Callable, Sequence
 from qstar.errors import QstarError
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
 from qstar.tree import Budget, Node, Problem, SearchResult
+
+
+SETTINGS = ("oracle", "rules", "learned")
+
+AGGREGATES: dict[str, Callable[[list[float]], float]] = {
+    "min": min,
+    "prod": math.prod,
+    "last": lambda xs: xs[-1],
+    "mean": lambda xs: sum(xs) / len(xs),
+}
+
+
+def setting_of(scorer: Any) -> str:
+    """The setting a scorer puts a search in: *learned* (a learned scorer, or none: the policy's
+    log-probs and answer votes), *oracle* (the verifier with exact look-ahead) or *rules*."""
+    if scorer is None or getattr(scorer, "learned", False):
+        return "learned"
+    return "oracle" if getattr(scorer, "lookahead", False) else "rules"
+
+
+def check_setting(requested: str, scorer: Any) -> str:
+    """The setting ``scorer`` makes; a one-line error when ``requested`` (not ``auto``) differs."""
+    derived = setting_of(scorer)
+    if requested not in ("auto", *SETTINGS):
+        raise QstarError(f"setting={requested!r}: choose auto, oracle, rules or learned")
+    if requested != "auto" and requested != derived:
+        fix = {"learned": "scorer=prm or scorer=orm (or none, with search.select=majority)",
+               "oracle": "scorer=verifier scorer.lookahead=true", "rules": "scorer=verifier scorer.lookahead=false"}[requested]
+        name = getattr(scorer, "name", "none")
+        raise QstarError(f"setting={requested} but scorer={name} makes the search {derived}: use {fix}")
+    return derived
+
+
+class BlindTask:
+    """The task as a search sees it in the *learned* setting: it parses, it does not judge.
+
+    ``check_step`` becomes the task's ``parse_step`` (is the step well-formed, does it end the
+    path, what answer does it state), ``state_key`` the task's ``parse_state`` (the state the
+    text claims, unchecked). Correctness, legality and look-ahead are not reachable: ``solvable``
+    is absent and ``is_correct`` raises. Results are still graded by the real task afterwards."""
+
+    def __init__(self, task: Task):
+        if not hasattr(task, "parse_step"):
+            raise QstarError(f"setting=learned needs a task that parses steps without judging them (parse_step); {task.name!r} has none")
+        self._task = task
+        self.name, self.max_depth = task.name, task.max_depth
+        if hasattr(task, "parse_state"):
+            self.state_key = task.parse_state
+
+    def problems(self, split):
+        return self._task.problems(split)
+
+    def parse_problem(self, text):
+        return self._task.parse_problem(text)
+
+    def prompt(self, problem):
+        return self._task.prompt(problem)
+
+    def check_step(self, problem, previous, step):
+        return self._task.parse_step(problem, previous, step)
+
+    def is_correct(self, problem, answer):
+        raise QstarError("setting=learned: a search asked the task whether an answer is right; only learned scores may judge")
+
+    def gold_trajectories(self, problem):
+        raise QstarError("setting=learned: a search asked the task for gold solutions")
 
 
 def stable_int(text: str) -> int:
@@ -30,8 +97,10 @@ def stable_int(text: str) -> int:
 class Tree:
     """The nodes grown for one problem; node ids are list positions, the root is node 0."""
 
-    def __init__(self, problem: Problem, task: Task, segmenter: Segmenter):
+    def __init__(self, problem: Problem, task: Task, segmenter: Segmenter, judge: Task | None = None, aggregate: str = "min"):
         self.problem, self.task, self.segmenter = problem, task, segmenter
+        self.judge = judge or task  # grades the chosen answer (the real task, even when ``task`` is blinded)
+        self.aggregate = aggregate  # how path_score folds step scores (the scorer's own choice)
         self.nodes: list[Node] = [Node(id=0, parent=None)]
         self.children: dict[int, list[int]] = defaultdict(list)
         self.chosen: Node | None = None
@@ -88,6 +157,12 @@ class Tree:
     def path_logprob(self, node: Node) -> float:
         return sum(n.logprob for n in self.path(node))
 
+    def path_score(self, node: Node, aggregate: str | None = None, scorer: str | None = None) -> float:
+        """The path's step scores (by ``scorer``, default: each node's first) folded by
+        ``aggregate`` (default: the scorer's own); 0 when unscored."""
+        scores = [n.scores[scorer] if scorer else next(iter(n.scores.values())) for n in self.path(node)[1:] if (scorer in n.scores if scorer else n.scores)]
+        return AGGREGATES[aggregate or self.aggregate](scores) if scores else 0.0
+
     def add(self, parent: Node, step: str, num_tokens: int = 0, logprob: float = 0.0) -> Node:
         """Add a child step, rule-checked by the task (``valid``, ``terminal``, ``answer``)."""
         verdict = self.task.check_step(self.problem, self.steps(parent), step)
@@ -112,7 +187,7 @@ class Tree:
     def result(self, search: str) -> SearchResult:
         node = self.chosen
         answer = node.answer if node is not None else None
-        correct = self.task.is_correct(self.problem, answer)
+        correct = self.judge.is_correct(self.problem, answer)
         return SearchResult(
             problem=self.problem,
             nodes=self.nodes,
@@ -142,10 +217,18 @@ class Engine:
         scorer: Scorer | None,
         hook: Any = None,
         batch_problems: int = 16,
+        setting: str = "auto",
     ):
         self.task, self.segmenter, self.expander, self.scorer = task, segmenter, expander, scorer
         self.hook = hook  # a pluggy ``pm.hook`` relay for observer hooks, or None
         self.batch_problems = max(1, batch_problems)
+        derived = check_setting(setting, scorer)
+        if derived == "learned" and setting == "auto" and not hasattr(task, "parse_step"):
+            derived = "rules"  # a task that cannot parse without judging: its checks reach the search
+        self.setting = derived
+        # In the learned setting searches see a task that parses but never judges.
+        self.search_task = BlindTask(task) if derived == "learned" else task
+        self.aggregate = getattr(scorer, "aggregate", "min")
 
     # -- public ------------------------------------------------------------------------------
     def solve(self, search: Search, problem: Problem) -> SearchResult:
@@ -158,7 +241,7 @@ class Engine:
         on_result: Callable[[SearchResult], None] | None = None,
     ) -> list[SearchResult]:
         """Search every problem, ``batch_problems`` at a time in lock-step; results in input order."""
-        trees = [Tree(problem, self.task, self.segmenter) for problem in problems]
+        trees = [Tree(p, self.search_task, self.segmenter, judge=self.task, aggregate=self.aggregate) for p in problems]
         return self._drive(search, trees, on_result)
 
     def label(self, labeler: Any, results: Sequence[SearchResult], on_tree: Callable[[Tree], None] | None = None) -> list[Tree]:
@@ -288,14 +371,12 @@ class Engine:
     def _score(self, batch) -> list[list[float]]:
         if self.scorer is None:
             raise QstarError("the search asks for step scores but no scorer is set: add scorer=<name> (e.g. scorer=verifier)")
-        flat = [(tree, node) for tree, r in batch for node in r.nodes]
-        scores = self.scorer.score([t.problem for t, _ in flat], [t.steps(n) for t, n in flat]) if flat else []
-        for (tree, node), s in zip(flat, scores):
-            node.scores[self.scorer.name] = float(s)
+        name = self.scorer.name
+        # A step scored once in its path context keeps its score: it is never sent again.
+        todo = list({id(n): (tree, n) for tree, r in batch for n in r.nodes if name not in n.scores}.values())
+        scores = self.scorer.score([t.problem for t, _ in todo], [t.steps(n) for t, n in todo]) if todo else []
+        for (tree, node), s in zip(todo, scores):
+            node.scores[name] = float(s)
             tree.budget.scorer_calls += 1
-        out, pos = [], 0
-        for _, r in batch:
-            out.append([float(s) for s in scores[pos : pos + len(r.nodes)]])
-            pos += len(r.nodes)
-        return out
+        return [[node.scores[name] for node in r.nodes] for _, r in batch]
 

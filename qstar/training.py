@@ -214,6 +214,26 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
     return best or None
 
 
+def warmup_cosine(optimizer, total_steps: int, warmup_steps: int) -> dict:
+    """Lightning's ``configure_optimizers`` answer: linear warm-up (at most a tenth of training)
+    then cosine decay to a tenth of the rate, stepped every optimizer step."""
+    import math
+
+    import torch
+
+    total = max(int(total_steps), 1)
+    warm = min(warmup_steps, total // 10 + 1)
+
+    def schedule(step):
+        if step < warm:
+            return (step + 1) / warm
+        progress = min((step - warm) / max(total - warm, 1), 1.0)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(progress * math.pi))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
 def _readable(folder: Path) -> None:
     from qstar.tree import umask
 

@@ -110,7 +110,7 @@ ROLLOUTS = {
 }
 
 
-@pytest.mark.parametrize("select,correct", [("score", True), ("majority", False), ("weighted", True)])
+@pytest.mark.parametrize("select,correct", [("max", True), ("majority", False), ("weighted", True)])
 def test_best_of_n_selection_rules(select, correct):
     eng, task = engine(ScriptedExpander({}, ROLLOUTS))
     result = eng.solve(BestOfN(BestOfNConfig(n=3, select=select)), task.parse_problem("4 9 10 13"))

@@ -1,45 +1,61 @@
 """Search ``best-of-n``: sample ``n`` whole solutions and pick one.
 
-``select=score`` takes the path with the best aggregated step score (best-of-N with a verifier
-or reward model, Cobbe et al., 2021); ``select=majority`` takes the most frequent final answer
-(self-consistency, Wang et al., 2023); ``select=weighted`` sums the path scores of each answer
-(weighted majority, as in Li et al., 2023 / Uesato et al., 2022). Ties go to the higher
-path log-probability.
+``select=max`` takes the path with the best aggregated step score (best-of-N with a verifier or
+reward model, Cobbe et al., 2021; Lightman et al., 2023); ``select=majority`` takes the most
+frequent final answer (self-consistency, Wang et al., 2023); ``select=weighted`` sums the path
+scores of each answer (weighted majority, Li et al., 2023 / Uesato et al., 2022). Ties go to the
+higher path log-probability. Only finished paths that state an answer are candidates when there
+are any: a search never returns an unfinished path while a finished one exists.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Sequence
 
 from qstar import hookimpl
-from qstar.engine import Tree
+from qstar.engine import AGGREGATES, Tree
 from qstar.errors import QstarError
 from qstar.protocols import Rollout, Score
+from qstar.tree import Node
 
-AGGREGATES = {
-    "last": lambda xs: xs[-1],
-    "min": min,
-    "mean": lambda xs: sum(xs) / len(xs),
-    "prod": math.prod,
-}
+SELECTIONS = ("max", "majority", "weighted")
 
 
 @dataclass
 class BestOfNConfig:
     name: str = "best-of-n"  # the registered name: search=best-of-n
     n: int = 16  # whole samples per problem
-    select: str = "score"  # score | majority | weighted
-    aggregate: str = "min"  # path score from step scores: min | prod | mean | last
+    select: str = "max"  # max | majority | weighted
+    aggregate: str = "auto"  # path score from step scores: min | prod | mean | last; auto = the scorer's own (prm: min, orm: last)
 
     def __post_init__(self):
         if self.n <= 0:
             raise QstarError(f"search.n={self.n}: must be a positive number of samples")
-        if self.select not in ("score", "majority", "weighted"):
-            raise QstarError(f"search.select={self.select!r}: choose score, majority or weighted")
-        if self.aggregate not in AGGREGATES:
-            raise QstarError(f"search.aggregate={self.aggregate!r}: choose one of {', '.join(AGGREGATES)}")
+        if self.select not in SELECTIONS:
+            raise QstarError(f"search.select={self.select!r}: choose max, majority or weighted")
+        if self.aggregate != "auto" and self.aggregate not in AGGREGATES:
+            raise QstarError(f"search.aggregate={self.aggregate!r}: choose auto or one of {', '.join(AGGREGATES)}")
+
+
+def select(tree: Tree, leaves: Sequence[Node], how: str, aggregate: str | None = None, scorer: str | None = None) -> Node | None:
+    """The leaf best-of-n picks among ``leaves`` (their steps already scored unless ``how`` is
+    ``majority``); also used to replay selections offline on subsets of one set of samples."""
+    answered = [leaf for leaf in leaves if leaf.terminal and leaf.answer is not None]
+    pool = answered or list(leaves)
+    if not pool:
+        return None
+    lp = {leaf.id: tree.path_logprob(leaf) for leaf in pool}
+    if how == "majority" or how == "weighted":
+        votes: dict[str, float] = defaultdict(float)
+        for leaf in answered:
+            votes[leaf.answer] += 1.0 if how == "majority" else tree.path_score(leaf, aggregate, scorer)
+        if votes:
+            top = max(votes.values())
+            pool = [leaf for leaf in answered if votes[leaf.answer] == top]
+        return max(pool, key=lambda n: lp[n.id])
+    return max(pool, key=lambda n: (tree.path_score(n, aggregate, scorer), lp[n.id]))
 
 
 class BestOfN:
@@ -53,29 +69,11 @@ class BestOfN:
         (leaves,) = yield Rollout([tree.root], self.cfg.n)
         if not leaves:
             return
-        path_score = {}
         if self.cfg.select != "majority":
             steps = [n for leaf in leaves for n in tree.path(leaf)[1:]]
-            unique = list({n.id: n for n in steps}.values())
-            yield Score(unique)
-            agg = AGGREGATES[self.cfg.aggregate]
-            for leaf in leaves:
-                scores = [next(iter(n.scores.values()), 0.0) for n in tree.path(leaf)[1:]]
-                path_score[leaf.id] = agg(scores) if scores else 0.0
-        lp = {leaf.id: tree.path_logprob(leaf) for leaf in leaves}
-        if self.cfg.select == "score":
-            tree.choose(max(leaves, key=lambda n: (path_score[n.id], lp[n.id])))
-            return
-        votes: dict[str, float] = defaultdict(float)
-        for leaf in leaves:
-            if leaf.answer is not None:
-                votes[leaf.answer] += 1.0 if self.cfg.select == "majority" else path_score[leaf.id]
-        if not votes:
-            tree.choose(max(leaves, key=lambda n: lp[n.id]))
-            return
-        top = max(votes.values())
-        winners = [leaf for leaf in leaves if leaf.answer is not None and votes[leaf.answer] == top]
-        tree.choose(max(winners, key=lambda n: lp[n.id]))
+            yield Score(list({n.id: n for n in steps}.values()))
+        aggregate = None if self.cfg.aggregate == "auto" else self.cfg.aggregate
+        tree.choose(select(tree, leaves, self.cfg.select, aggregate))
 
 
 @hookimpl

@@ -108,6 +108,26 @@ class Game24Task:
         dead = len(check.left) == 1 and check.left[0] != game.TARGET
         return StepVerdict(valid=True, dead_end=dead)
 
+    # -- parsing only (what a search sees in the learned setting) ------------------------------
+    def parse_step(self, problem: Problem, previous: Sequence[str], step: str) -> StepVerdict:
+        """Form only, no judgement: an answer line ends the path and states its expression; a
+        step must have the form ``a+b=c (left: ...)``; neither arithmetic, nor the numbers used,
+        nor the answer's value is checked."""
+        text = step.strip()
+        if text.startswith(game.ANSWER_PREFIX):
+            answer = game.answer_expression(text)
+            return StepVerdict(valid=bool(answer), terminal=True, answer=answer or None)
+        if len(previous) >= self.max_depth - 1 or not game.STEP_RE.match(text):
+            return StepVerdict(valid=False, terminal=True)
+        return StepVerdict(valid=True)
+
+    def parse_state(self, problem: Problem, steps: Sequence[str]):
+        """The numbers the last step *claims* are left, as written (unchecked)."""
+        if not steps:
+            return tuple(sorted(problem.metadata["numbers"]))
+        m = game.STEP_RE.match(steps[-1].strip())
+        return ("?", steps[-1]) if m is None else ("left", len(steps), tuple(sorted(m["left"].split())))
+
     def state_key(self, problem: Problem, steps: Sequence[str]):
         """Paths that leave the same numbers are the same state (searches may merge them)."""
         return self.state(problem, steps)

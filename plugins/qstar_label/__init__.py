@@ -33,6 +33,13 @@ class MCRolloutConfig:
             raise QstarError(f"labeler.n={self.n}: must be at least 1 rollout per step")
 
 
+def _verdict(tree: Tree, node):
+    """The task's own check of a step, redone from its text: a tree searched in the learned
+    setting records only whether each step parsed, never whether it was legal."""
+    steps = tree.steps(node)
+    return tree.task.check_step(tree.problem, steps[:-1], steps[-1])
+
+
 class MCRolloutLabeler:
     name = "mc-rollout"
     needs_policy = True  # its rollouts need the expander
@@ -41,10 +48,10 @@ class MCRolloutLabeler:
         self.cfg, self.task = cfg, task
 
     def run(self, tree: Tree):
-        steps = [n for n in tree.nodes[1:]]
         open_ = []
-        for node in steps:
-            if not node.valid:
+        for node in tree.nodes[1:]:
+            verdict = _verdict(tree, node)
+            if not verdict.valid:
                 tree.labels[node.id] = 0.0
             elif node.terminal:
                 tree.labels[node.id] = 1.0 if self.task.is_correct(tree.problem, node.answer) else 0.0
@@ -74,7 +81,8 @@ class VerifierLabeler:
 
     def run(self, tree: Tree):
         for node in tree.nodes[1:]:
-            if not node.valid:
+            verdict = _verdict(tree, node)
+            if not verdict.valid or verdict.dead_end:
                 tree.labels[node.id] = 0.0
             elif node.terminal:
                 tree.labels[node.id] = 1.0 if self.task.is_correct(tree.problem, node.answer) else 0.0

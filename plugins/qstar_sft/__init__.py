@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from qstar import hookimpl
 from qstar.errors import QstarError
-from qstar.training import TrainContext, build_trainer, export_hf, fit
+from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
 from qstar.tree import iter_results
 
 
@@ -132,17 +132,7 @@ class CausalLMModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        total = max(self.trainer.estimated_stepping_batches, 1)
-        warm = min(self.cfg.warmup_steps, total // 10 + 1)
-
-        def schedule(step):
-            if step < warm:
-                return (step + 1) / warm
-            progress = min((step - warm) / max(total - warm, 1), 1.0)
-            return 0.1 + 0.9 * 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return warmup_cosine(opt, self.trainer.estimated_stepping_batches, self.cfg.warmup_steps)
 
 
 def load_or_build(model_cfg):

@@ -86,7 +86,7 @@ class TotBFS:
                 break
             scores = yield Score(candidates)
             kept = [c for c, s in zip(candidates, scores) if s > self.cfg.prune]
-            finished += [c for c in kept if c.terminal]
+            finished += [c for c in kept if c.terminal and c.answer is not None]  # an answer, not a dead end
             open_ = [c for c in kept if not c.terminal]
             name = _scorer_name(candidates)
             ranked = sorted(open_, key=lambda n: _key(tree, n, name), reverse=True)

@@ -1,0 +1,140 @@
+"""Process and outcome reward models: optimizers ``prm`` and ``orm``, scorers ``prm`` and ``orm``.
+
+A PRM (Lightman et al., 2023, "Let's Verify Step by Step"; trained here on Math-Shepherd
+Monte-Carlo labels, Wang et al., 2024) predicts, at the end of every step, the probability that
+the step is good — for ``mc-rollout`` labels, that the policy still reaches a right answer from
+it. An ORM (Cobbe et al., 2021, "Training Verifiers to Solve Math Word Problems") is trained on
+the outcome of each path only, read at the path's end. Both are one transformers token
+classifier with a one-unit head (see :mod:`qstar_rm.model`); the loss is binary cross-entropy,
+which takes soft targets (Math-Shepherd's soft estimation) as well as hard ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from qstar import hookimpl
+from qstar.errors import QstarError
+from qstar.tree import Problem
+
+from .model import KINDS
+
+AGGREGATES = ("min", "prod", "last", "mean")
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+@dataclass
+class RewardTrainConfig:
+    name: str = "prm"  # the registered name: optimizer=prm (every step end) or optimizer=orm (path end)
+    lr: float = 3e-4  # AdamW learning rate (warm-up then cosine decay, as optimizer=sft)
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_steps: int = 50  # linear warm-up steps (at most a tenth of training)
+    batch_size: int = 64  # paths per batch
+    target: str = "soft"  # soft: train on soft labels where the data has them (MC fractions); hard: on the booleans
+    positive_ratings: list = field(default_factory=lambda: [1])  # PRM800K ratings counted as a good step (TRL: only +1)
+    val_percent: float = 5.0  # percent of problems (by stable hash) held out for val/loss, val/auc, val/accuracy
+    num_workers: int = 0  # DataLoader worker processes
+
+    def __post_init__(self):
+        if self.name not in KINDS:
+            raise QstarError(f"optimizer.name={self.name!r}: choose prm or orm")
+        if not self.lr > 0:
+            raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
+        if self.batch_size < 1:
+            raise QstarError(f"optimizer.batch_size={self.batch_size}: must be at least 1")
+        if self.target not in ("soft", "hard"):
+            raise QstarError(f"optimizer.target={self.target!r}: choose soft or hard")
+        if not 0 <= self.val_percent < 100:
+            raise QstarError(f"optimizer.val_percent={self.val_percent}: use a percentage in [0, 100)")
+        if not all(r in (-1, 0, 1) for r in self.positive_ratings) or not self.positive_ratings:
+            raise QstarError(f"optimizer.positive_ratings={self.positive_ratings}: list ratings among -1, 0, 1 (e.g. [1])")
+        for key in ("weight_decay", "warmup_steps", "num_workers"):
+            if getattr(self, key) < 0:
+                raise QstarError(f"optimizer.{key}={getattr(self, key)}: must not be negative")
+
+
+class RewardOptimizer:
+    data_kind = "steps"  # `data=` is step-labelled (TRL stepwise JSONL or PRM800K), not trees
+
+    def __init__(self, cfg: RewardTrainConfig):
+        self.cfg = cfg
+
+    def fit(self, ctx) -> Path:
+        from .train import fit_reward_model
+
+        return fit_reward_model(ctx, self.cfg)
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class RewardScorerConfig:
+    name: str = "prm"  # the registered name: scorer=prm or scorer=orm
+    model: str = "pkg://qstar_game24/prm"  # the reward model directory (exported by qstar train optimizer=prm|orm)
+    aggregate: str = "min"  # path score from step scores: min | prod | last | mean (ORM: last)
+    batch_size: int = 256  # paths per forward pass
+    dtype: str = "float32"  # torch dtype to load the weights in
+    device: str = "cpu"  # where the reward model runs (cpu, cuda, ...)
+
+    def __post_init__(self):
+        if self.aggregate not in AGGREGATES:
+            raise QstarError(f"scorer.aggregate={self.aggregate!r}: choose one of {', '.join(AGGREGATES)}")
+        if self.batch_size < 1:
+            raise QstarError(f"scorer.batch_size={self.batch_size}: must be at least 1")
+
+
+class RewardScorer:
+    """Scores the last step of each path with a PRM or ORM, in path context.
+
+    A path that is a prefix of another path in the same call is not run again: the causal model's
+    value at its last step end is read off the longer path's forward pass (same tokens, same
+    positions), so scoring every step of ``n`` rollouts costs ``n`` sequences, not ``4n``."""
+
+    learned = True  # a learned judge: allowed in setting=learned
+
+    def __init__(self, cfg: RewardScorerConfig, task):
+        from .model import RewardModel, load_reward_model
+
+        self.cfg, self.task = cfg, task
+        self.name, self.aggregate = cfg.name, cfg.aggregate
+        model, tok = load_reward_model(cfg.model, cfg.dtype, cfg.device)
+        self.rm = RewardModel(model, tok, cfg.batch_size)
+
+    def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
+        keys = [(p.id, tuple(s)) for p, s in zip(problems, paths)]
+        # longest first: a path already covered as a prefix of a longer one is not run again
+        covered: dict[tuple, tuple[int, int]] = {}  # (problem, steps) → (run index, step index)
+        runs: list[int] = []
+        for i in sorted(range(len(keys)), key=lambda i: -len(keys[i][1])):
+            pid, steps = keys[i]
+            if (pid, steps) in covered or not steps:
+                continue
+            for j in range(1, len(steps) + 1):
+                covered.setdefault((pid, steps[:j]), (len(runs), j - 1))
+            runs.append(i)
+        values = self.rm.step_values([self.task.prompt(problems[i]) for i in runs], [list(keys[i][1]) for i in runs])
+        out = []
+        for pid, steps in keys:
+            if not steps:
+                out.append(0.5)  # the root: no step to judge
+                continue
+            r, j = covered[(pid, steps)]
+            out.append(values[r][j])
+        return out
+
+
+@hookimpl
+def qstar_register_optimizers(register):
+    register("prm", RewardOptimizer, RewardTrainConfig)
+    register("orm", RewardOptimizer, RewardTrainConfig)
+
+
+@hookimpl
+def qstar_register_scorers(register):
+    register("prm", RewardScorer, RewardScorerConfig)
+    register("orm", RewardScorer, RewardScorerConfig)

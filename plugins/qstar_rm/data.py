@@ -1,0 +1,212 @@
+"""Step-labelled data for reward models, in TRL's stepwise-supervision convention.
+
+One :class:`StepExample` is a prompt, the steps of one path, a target in [0, 1] per step and a
+weight per step (0 = not trained on). Three readers produce them:
+
+- :func:`read_stepwise`: JSON Lines of ``{"prompt", "completions", "labels"}`` (TRL's stepwise
+  format, as ``qstar label`` writes it, with ``soft_labels``, ``problem_id`` and ``node_ids``
+  alongside). A step shared by several paths of one tree is weighted once.
+- :func:`read_prm800k_records`: raw PRM800K records (``label.steps[].completions[].rating``).
+- :func:`read_prm800k_parquet`: PRM800K flattened one row per rated step (``instruction``,
+  ``responses`` = the previous steps, ``next_response``, ``rating``).
+
+PRM800K ratings follow TRL's convention by default: +1 is a positive step, 0 and -1 negative
+(``positive=(1,)``; pass ``positive=(0, 1)`` to count neutral steps as right).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from qstar.engine import stable_int
+from qstar.errors import QstarError
+from qstar.tree import DataError
+
+
+@dataclass
+class StepExample:
+    prompt: str
+    steps: list[str]
+    labels: list[float]  # one target in [0, 1] per step
+    weights: list[float] = field(default_factory=list)  # one per step; 0 = not trained on
+    group: str = ""  # the problem: examples of one problem stay on one side of the train/val split
+
+    def __post_init__(self):
+        if not self.weights:
+            self.weights = [1.0] * len(self.steps)
+
+    def record(self) -> dict[str, Any]:
+        """This example as a TRL stepwise record (hard labels) with the soft ones alongside."""
+        return {
+            "prompt": self.prompt,
+            "completions": self.steps,
+            "labels": [x > 0.5 for x in self.labels],
+            "soft_labels": self.labels,
+            "weights": self.weights,
+            "problem_id": self.group,
+        }
+
+
+def _bad(path, line_no, why) -> DataError:
+    where = f"{path}:{line_no}" if line_no else str(path)
+    return DataError(f"{where}: {why}")
+
+
+def read_stepwise(path: str | Path, target: str = "soft") -> list[StepExample]:
+    """TRL stepwise JSONL; ``target="soft"`` trains on ``soft_labels`` when present (Math-Shepherd
+    soft estimation), ``"hard"`` on the boolean ``labels``."""
+    path = Path(path)
+    examples: list[StepExample] = []
+    seen: dict[str, set] = {}
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise _bad(path, line_no, f"not JSON ({e.msg}); expected one stepwise record per line") from None
+            if not isinstance(r, dict) or not {"prompt", "completions", "labels"} <= set(r):
+                raise _bad(path, line_no, 'a stepwise record needs "prompt", "completions" and "labels"')
+            steps, hard = r["completions"], r["labels"]
+            soft = r.get("soft_labels") if target == "soft" else None
+            labels = [float(x) for x in (soft if soft is not None else hard)]
+            if not isinstance(steps, list) or len(steps) != len(labels) or not all(isinstance(s, str) for s in steps):
+                raise _bad(path, line_no, '"completions" must be a list of step texts, one label each')
+            if not all(0.0 <= x <= 1.0 for x in labels):
+                raise _bad(path, line_no, "labels must lie in [0, 1]")
+            group = str(r.get("problem_id") or r["prompt"])
+            weights = [1.0] * len(steps)
+            ids = r.get("node_ids")
+            if ids is not None:  # paths of one tree share their first steps: count each step once
+                done = seen.setdefault(group, set())
+                weights = [0.0 if i in done else 1.0 for i in ids]
+                done.update(ids)
+            examples.append(StepExample(r["prompt"], steps, labels, weights, group))
+    if not examples:
+        raise DataError(f"{path}: no stepwise records; write some with `qstar label`")
+    return examples
+
+
+def _rating(value, positive: Sequence[int]) -> float | None:
+    return None if value is None else float(int(value) in positive)
+
+
+def record_to_example(record: dict[str, Any], positive: Sequence[int] = (1,)) -> StepExample | None:
+    """One raw PRM800K record → the rated path: each step's chosen completion (or the human's),
+    ending at the first step no completion was chosen for (the rated mistake) or that is unrated."""
+    try:
+        problem = record["question"]["problem"]
+        rated = record["label"]["steps"]
+    except (KeyError, TypeError):
+        raise QstarError('a PRM800K record needs question.problem and label.steps') from None
+    steps, labels = [], []
+    for step in rated:
+        if step.get("human_completion"):
+            text, rating, last = step["human_completion"]["text"], 1, False
+        elif step.get("chosen_completion") is not None:
+            c = step["completions"][step["chosen_completion"]]
+            text, rating, last = c["text"], c["rating"], False
+        elif step.get("completions"):
+            c = step["completions"][0]
+            text, rating, last = c["text"], c["rating"], True
+        else:
+            break
+        label = _rating(rating, positive)
+        if label is None:
+            break
+        steps.append(text)
+        labels.append(label)
+        if last:
+            break
+    return StepExample(problem + "\n", steps, labels, group=problem) if steps else None
+
+
+def read_prm800k_records(path: str | Path, positive: Sequence[int] = (1,)) -> list[StepExample]:
+    """Raw PRM800K records: a JSON file with one record (or a list) or JSON Lines."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+        records = data if isinstance(data, list) else [data]
+    except json.JSONDecodeError:
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: not JSON or JSON Lines ({e.msg})") from None
+    try:
+        examples = [e for e in (record_to_example(r, positive) for r in records) if e is not None]
+    except QstarError as e:
+        raise DataError(f"{path}: {e}") from None
+    if not examples:
+        raise DataError(f"{path}: no rated steps in these PRM800K records")
+    return examples
+
+
+def read_prm800k_parquet(path: str | Path, positive: Sequence[int] = (1,)) -> list[StepExample]:
+    """PRM800K flattened one row per rated step; only the rated (last) step is trained on."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise QstarError("reading parquet needs pyarrow: pip install 'qstar[data]'") from None
+    try:
+        rows = pq.read_table(path, columns=["instruction", "responses", "next_response", "rating"]).to_pylist()
+    except Exception as e:  # noqa: BLE001 - arrow raises many kinds for a bad file
+        raise DataError(f"{path}: cannot read as PRM800K parquet ({str(e).splitlines()[0]})") from None
+    examples = []
+    for r in rows:
+        label = _rating(r["rating"], positive)
+        if label is None or not r["next_response"]:
+            continue
+        previous = list(r["responses"] or [])
+        examples.append(
+            StepExample(
+                r["instruction"] + "\n",
+                previous + [r["next_response"]],
+                [0.0] * len(previous) + [label],
+                [0.0] * len(previous) + [1.0],  # earlier steps are context here, rated in their own rows
+                group=r["instruction"],
+            )
+        )
+    if not examples:
+        raise DataError(f"{path}: no rated steps")
+    return examples
+
+
+def read_examples(path: str | Path, target: str = "soft", positive: Sequence[int] = (1,)) -> list[StepExample]:
+    """Dispatch on the file: ``.parquet`` (PRM800K flattened), ``.json`` (raw PRM800K records),
+    anything else TRL stepwise JSON Lines."""
+    p = Path(path)
+    if not p.is_file():
+        raise QstarError(f"data file {path} does not exist: pass data=<labels.jsonl written by qstar label>")
+    if p.suffix == ".parquet":
+        return read_prm800k_parquet(p, positive)
+    if p.suffix == ".json":
+        return read_prm800k_records(p, positive)
+    return read_stepwise(p, target)
+
+
+def outcome_only(examples: Iterable[StepExample]) -> list[StepExample]:
+    """ORM targets: one per path, the label of its last step (the path's outcome)."""
+    out = []
+    for e in examples:
+        if e.steps:
+            out.append(StepExample(e.prompt, e.steps, e.labels, [0.0] * (len(e.steps) - 1) + [1.0], e.group))
+    return out
+
+
+def split_groups(examples: list[StepExample], val_percent: float, seed: int) -> tuple[list[StepExample], list[StepExample]]:
+    """Train/val by problem (stable hash), so no problem is on both sides. With a single problem
+    the validation set is the training set (a smoke run still logs its metrics)."""
+    groups = sorted({e.group for e in examples})
+    val = {g for g in groups if stable_int(f"{seed}\x00{g}") % 10_000 < val_percent * 100}
+    if not val and len(groups) > 1 and val_percent > 0:
+        val = {min(groups, key=lambda g: stable_int(f"{seed}\x00{g}"))}
+    if val == set(groups):
+        val.discard(groups[0]) if len(groups) > 1 else None
+    train = [e for e in examples if e.group not in val]
+    held = [e for e in examples if e.group in val]
+    return train, (held or train)

@@ -1,0 +1,117 @@
+"""Lightning training of reward models: :class:`RewardDataModule` and :class:`RewardModule`.
+
+Logged metrics (``logs/metrics.csv``): ``train/loss``; ``val/loss``, ``val/auc`` (step-level
+AUROC) and ``val/accuracy`` (threshold 0.5), both against the hard labels (target > 0:
+Math-Shepherd's hard estimation, "some rollout reached a right answer").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
+
+from qstar.errors import QstarError
+from qstar.training import build_trainer, export_hf, fit, warmup_cosine
+
+from .data import StepExample, outcome_only, read_examples, split_groups
+from .model import build_reward_model, encode, max_length, pad
+
+
+def tensorize(tok, examples: list[StepExample], delimiter: str, max_len: int) -> list[dict]:
+    out = []
+    for e in examples:
+        ids, ends = encode(tok, e.prompt, e.steps, delimiter, max_len)
+        keep = [(p, e.labels[i], e.weights[i]) for i, p in enumerate(ends) if e.weights[i] > 0]
+        if keep:
+            out.append({"input_ids": ids, "positions": [k[0] for k in keep], "targets": [k[1] for k in keep], "weights": [k[2] for k in keep]})
+    return out
+
+
+def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    ids, mask = pad([b["input_ids"] for b in batch], pad_id)
+    targets = torch.zeros(ids.shape, dtype=torch.float)
+    weights = torch.zeros(ids.shape, dtype=torch.float)  # 0 everywhere but the labelled step ends
+    for i, b in enumerate(batch):
+        targets[i, b["positions"]] = torch.tensor(b["targets"])
+        weights[i, b["positions"]] = torch.tensor(b["weights"])
+    return {"input_ids": ids, "attention_mask": mask, "targets": targets, "weights": weights}
+
+
+class RewardDataModule(L.LightningDataModule):
+    def __init__(self, examples: list[StepExample], cfg, tok, delimiter: str, max_len: int, seed: int):
+        super().__init__()
+        self.examples, self.cfg, self.tok, self.delimiter, self.max_len, self.seed = examples, cfg, tok, delimiter, max_len, seed
+
+    def setup(self, stage: str | None = None) -> None:
+        train, val = split_groups(self.examples, self.cfg.val_percent, self.seed)
+        self.train_set = tensorize(self.tok, train, self.delimiter, self.max_len)
+        self.val_set = tensorize(self.tok, val, self.delimiter, self.max_len)
+        if not self.train_set:
+            raise QstarError(f"no labelled step fits in the model's {self.max_len} positions: use a model with a longer context")
+
+    def _loader(self, data, shuffle):
+        pad_id = self.tok.pad_token_id
+        return DataLoader(data, batch_size=self.cfg.batch_size, shuffle=shuffle, num_workers=self.cfg.num_workers,
+                          collate_fn=lambda b: collate(b, pad_id))
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set or self.train_set, False)
+
+
+class RewardModule(L.LightningModule):
+    """Weighted binary cross-entropy on the head's logits at the labelled step ends."""
+
+    def __init__(self, model, cfg):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+        self.val_auc, self.val_acc = BinaryAUROC(), BinaryAccuracy()
+
+    def _loss(self, batch):
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[..., 0]  # (b, t)
+        w = batch["weights"]
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["targets"], reduction="none")
+        return (bce * w).sum() / w.sum().clamp_min(1e-8), logits, w > 0
+
+    def training_step(self, batch, batch_idx):
+        loss, _, _ = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss, logits, sel = self._loss(batch)
+        n = batch["input_ids"].shape[0]
+        self.log("val/loss", loss, prog_bar=True, batch_size=n)
+        probs, hard = torch.sigmoid(logits[sel].float()), (batch["targets"][sel] > 0).long()
+        self.val_auc.update(probs, hard)
+        self.val_acc.update(probs, hard)
+        self.log("val/auc", self.val_auc, batch_size=n)
+        self.log("val/accuracy", self.val_acc, batch_size=n)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        return warmup_cosine(opt, self.trainer.estimated_stepping_batches, self.cfg.warmup_steps)
+
+
+def fit_reward_model(ctx, cfg) -> Path:
+    if not ctx.data:
+        raise QstarError(f"optimizer={cfg.name} learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>")
+    examples = read_examples(ctx.data, cfg.target, tuple(cfg.positive_ratings))  # checked before any model is built
+    if cfg.name == "orm":
+        examples = outcome_only(examples)
+    L.seed_everything(ctx.seed, workers=True)
+    delimiter = ctx.segmenter.delimiter
+    model, tok = build_reward_model(ctx.model, cfg.name, delimiter)
+    module = RewardModule(model, cfg)
+    data = RewardDataModule(examples, cfg, tok, delimiter, max_length(model), ctx.seed)
+    trainer = build_trainer(ctx.trainer, ctx.out_dir)
+    best = fit(trainer, module, data, ctx.out_dir, ctx.resume)
+    if best:  # export the best validation checkpoint
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    return export_hf(module.model, tok, ctx.out_dir / "model")

@@ -1,0 +1,283 @@
+"""Process and outcome reward models: the data readers, training with Lightning (a loss that
+falls on real PRM800K rows), exact export → reload, batched scoring without rescoring, the
+aggregations, and the learned setting's blinding."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from qstar.engine import BlindTask, Engine, Tree
+from qstar.errors import QstarError
+from qstar.protocols import Score
+from qstar.tree import DataError, Node
+from qstar_game24 import Game24Task
+from qstar_rm import RewardScorer, RewardScorerConfig
+from qstar_rm.data import read_examples, read_prm800k_parquet, read_prm800k_records, read_stepwise, split_groups
+from qstar_segmenters import NewlineSegmenter
+
+from conftest import run_cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY = ["model.arch.n_layer=1", "model.arch.n_embd=32", "model.arch.n_head=2"]
+
+
+def game24_labels(path: Path, puzzles=("4 9 10 13", "1 1 4 6", "2 3 4 5", "1 2 3 4", "3 3 8 8", "5 5 5 1")) -> Path:
+    """Hand-made stepwise records: gold paths (every step good) and paths whose first step is
+    illegal (labelled 0 from there), two per problem, sharing node ids like `qstar label` output."""
+    task = Game24Task()
+    with path.open("w") as f:
+        for text in puzzles:
+            problem = task.parse_problem(text)
+            gold = task.gold_trajectories(problem)[0]
+            bad = ["1+1=3 (left: 3 3 3)", *gold[1:]]
+            for index, (steps, labels, ids) in enumerate([(gold, [1.0] * 4, [1, 2, 3, 4]), (bad, [0.0] * 4, [5, 6, 7, 8])]):
+                f.write(json.dumps({"prompt": task.prompt(problem), "completions": steps, "labels": [x > 0 for x in labels],
+                                    "soft_labels": labels, "problem_id": problem.id, "node_ids": ids,
+                                    "path_index": index, "paths": 2}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_prm(tmp_path_factory) -> Path:
+    """A one-layer PRM trained for a few steps on hand-made Game of 24 labels, exported."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from qstar import commands
+    from qstar.config import CONFIG_MODULE, store_schemas
+
+    root = tmp_path_factory.mktemp("prm")
+    data = game24_labels(root / "labels.jsonl")
+    store_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        cfg = compose("train", ["optimizer=prm", f"data={data}", f"out_dir={root / 'run'}", *TINY, "trainer.max_steps=40",
+                            "trainer.enable_progress_bar=false", "optimizer.lr=3e-3", "optimizer.batch_size=4", "trainer.log_every_n_steps=1"])
+    GlobalHydra.instance().clear()
+    return commands.train(cfg)
+
+
+# ----------------------------------------------------------------------------------- readers
+
+
+def test_stepwise_reader_weights_a_step_shared_by_two_paths_once(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    rows = [
+        {"prompt": "Input: 1 2 3 4\n", "completions": ["a", "b"], "labels": [True, False], "soft_labels": [0.5, 0.0], "problem_id": "p", "node_ids": [1, 2]},
+        {"prompt": "Input: 1 2 3 4\n", "completions": ["a", "c"], "labels": [True, True], "soft_labels": [0.5, 1.0], "problem_id": "p", "node_ids": [1, 3]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    soft = read_stepwise(path)
+    assert [e.labels for e in soft] == [[0.5, 0.0], [0.5, 1.0]]
+    assert [e.weights for e in soft] == [[1.0, 1.0], [0.0, 1.0]]  # step "a" (node 1) counted once
+    assert [e.labels for e in read_stepwise(path, "hard")] == [[1.0, 0.0], [1.0, 1.0]]
+
+
+def test_prm800k_raw_record_follows_the_chosen_completions_to_the_rated_mistake():
+    (example,) = read_prm800k_records(FIXTURES / "prm800k_phase2_test_example_record.json")
+    raw = json.loads((FIXTURES / "prm800k_phase2_test_example_record.json").read_text())
+    steps = raw["label"]["steps"]
+    assert example.prompt == raw["question"]["problem"] + "\n"
+    assert len(example.steps) == len(steps) == 7
+    assert example.steps[0] == steps[0]["completions"][steps[0]["chosen_completion"]]["text"]
+    # finish_reason "found_error": the last step has no chosen completion and is rated -1 → negative
+    assert steps[-1]["chosen_completion"] is None and example.labels[-1] == 0.0
+    ratings = [s["completions"][s["chosen_completion"]]["rating"] for s in steps[:-1]]
+    assert example.labels[:-1] == [1.0 if r == 1 else 0.0 for r in ratings]
+    neutral_ok = read_prm800k_records(FIXTURES / "prm800k_phase2_test_example_record.json", positive=(0, 1))[0]
+    assert neutral_ok.labels[:-1] == [1.0 if r in (0, 1) else 0.0 for r in ratings]
+
+
+def test_prm800k_parquet_rows_train_only_their_rated_step():
+    examples = read_prm800k_parquet(FIXTURES / "prm800k_phase1_test_rows.parquet")
+    assert len(examples) == 44  # 48 rows, 4 unrated
+    assert sum(e.labels[-1] for e in examples) == 15  # rating +1 rows
+    assert all(e.weights == [0.0] * (len(e.steps) - 1) + [1.0] for e in examples)
+    train, val = split_groups(examples, 50.0, seed=0)
+    assert {e.group for e in train}.isdisjoint({e.group for e in val})
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json\n", "labels.jsonl:1: not JSON"),
+        ('{"prompt": "x"}\n', 'labels.jsonl:1: a stepwise record needs "prompt", "completions" and "labels"'),
+        ('{"prompt": "x", "completions": ["a"], "labels": [true, false]}\n', "one label each"),
+        ('{"prompt": "x", "completions": ["a"], "labels": [true], "soft_labels": [2.0]}\n', "labels must lie in [0, 1]"),
+        ("", "no stepwise records"),
+    ],
+)
+def test_bad_label_files_name_the_line_and_the_problem(tmp_path, content, message):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        read_examples(path)
+
+
+def test_train_prm_without_data_is_one_line_exit_2():
+    result = run_cli("train", "optimizer=prm", "trainer.max_steps=1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "qstar: error: optimizer=prm learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>"
+    ]
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def test_prm_training_on_real_prm800k_rows_lowers_the_loss(tmp_path, compose):
+    from qstar import commands
+
+    cfg = compose("train", ["optimizer=prm", f"data={FIXTURES / 'prm800k_phase1_test_rows.parquet'}", f"out_dir={tmp_path}",
+                            *TINY, "model.arch.n_positions=1024", "trainer.max_steps=30", "trainer.log_every_n_steps=1",
+                            "trainer.enable_progress_bar=false", "optimizer.lr=3e-3", "optimizer.batch_size=64", "optimizer.warmup_steps=0"])
+    model_dir = commands.train(cfg)
+    with open(tmp_path / "logs" / "metrics.csv") as f:
+        losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.8 * losses[0]
+    with open(tmp_path / "logs" / "metrics.csv") as f:
+        header = next(csv.reader(f))
+    assert {"val/loss", "val/auc", "val/accuracy"} <= set(header)
+    assert json.loads((model_dir / "config.json").read_text())["qstar_reward"] == {"kind": "prm", "step_delimiter": "\n"}
+
+
+def test_export_then_load_gives_identical_scores(tiny_prm, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    from qstar_rm.model import RewardModel, load_reward_model
+
+    task = Game24Task()
+    problem = task.parse_problem("4 9 10 13")
+    paths = [task.gold_trajectories(problem)[0], ["1+1=3 (left: 3 3 3)"], ["13-9=4 (left: 4 4 10)"]]
+    loaded = RewardModel(*load_reward_model(str(tiny_prm)))
+    first = loaded.step_values([task.prompt(problem)] * 3, paths)
+    # save the loaded model again (head included) and reload: bit-identical scores
+    loaded.model.save_pretrained(tmp_path / "again")
+    loaded.tok.save_pretrained(tmp_path / "again")
+    second = RewardModel(*load_reward_model(str(tmp_path / "again"))).step_values([task.prompt(problem)] * 3, paths)
+    assert first == second
+    head = AutoModelForTokenClassification.from_pretrained(tiny_prm).classifier.weight
+    assert head.shape[0] == 1 and torch.equal(head, loaded.model.classifier.weight)
+    # the training labelled gold steps 1 and illegal ones 0: the tiny PRM already separates them
+    assert first[0][0] > first[1][0]
+    # the exported model is the best checkpoint, exactly: same weights, same head, same scores
+    state = torch.load(tiny_prm.parent / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    trained = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    exported = loaded.model.state_dict()
+    assert trained.keys() == exported.keys() and all(torch.equal(trained[k], exported[k]) for k in trained)
+
+
+def test_learned_scorer_reads_a_prefix_off_the_longer_path_and_scores_in_path_context(tiny_prm):
+    task = Game24Task()
+    problem = task.parse_problem("4 9 10 13")
+    gold = task.gold_trajectories(problem)[0]
+    scorer = RewardScorer(RewardScorerConfig(name="prm", model=str(tiny_prm)), task)
+    calls = []
+    inner = scorer.rm.step_values
+    scorer.rm.step_values = lambda prompts, paths: (calls.append(len(paths)), inner(prompts, paths))[1]
+    together = scorer.score([problem] * 4, [gold[:i] for i in range(1, 5)])
+    assert calls == [1]  # four prefixes of one path: one sequence through the model
+    alone = [scorer.score([problem], [gold[:i]])[0] for i in range(1, 5)]
+    assert together == pytest.approx(alone, abs=1e-5)
+
+
+def test_engine_never_rescores_a_step(tiny_prm):
+    task, seg = Game24Task(), NewlineSegmenter()
+    scorer = RewardScorer(RewardScorerConfig(name="prm", model=str(tiny_prm)), task)
+    seen = []
+    inner = scorer.score
+    scorer.score = lambda problems, paths: (seen.append(len(paths)), inner(problems, paths))[1]
+    eng = Engine(task, seg, expander=None, scorer=scorer)
+    tree = Tree(task.parse_problem("4 9 10 13"), task, seg)
+    a = tree.add(tree.root, "13-9=4 (left: 4 4 10)")
+    b = tree.add(a, "10-4=6 (left: 4 6)")
+    first = eng._score([(tree, Score([a, b]))])
+    again = eng._score([(tree, Score([b, a]))])
+    assert seen == [2] and again == [first[0][::-1]] and tree.budget.scorer_calls == 2
+
+
+@pytest.mark.parametrize("aggregate,expected", [("min", 0.2), ("prod", 0.9 * 0.2 * 0.5), ("last", 0.5), ("mean", (0.9 + 0.2 + 0.5) / 3)])
+def test_path_score_aggregations(aggregate, expected):
+    task, seg = Game24Task(), NewlineSegmenter()
+    tree = Tree(task.parse_problem("4 9 10 13"), task, seg, aggregate=aggregate)
+    node = tree.root
+    for step, score in zip(["13-9=4 (left: 4 4 10)", "10-4=6 (left: 4 6)", "6*4=24 (left: 24)"], [0.9, 0.2, 0.5]):
+        node = tree.add(node, step)
+        node.scores["prm"] = score
+        node.scores["orm"] = 1 - score
+    assert tree.path_score(node) == pytest.approx(expected)
+    assert tree.path_score(node, "last", scorer="orm") == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------------------ the settings
+
+
+def test_blind_task_parses_but_never_judges():
+    task = Game24Task()
+    blind = BlindTask(task)
+    problem = task.parse_problem("4 9 10 13")
+    illegal = blind.check_step(problem, [], "4+9=14 (left: 10 13 14)")  # wrong arithmetic, well-formed
+    assert illegal.valid and not illegal.terminal and not illegal.dead_end
+    assert not blind.check_step(problem, [], "make 24").valid
+    wrong = blind.check_step(problem, [], "Answer: 4+9+10+13=24")
+    assert wrong.terminal and wrong.answer == "4+9+10+13" and wrong.correct is None
+    assert not hasattr(blind, "solvable")
+    with pytest.raises(QstarError, match="only learned scores may judge"):
+        blind.is_correct(problem, "4+9+10+13")
+
+
+def test_learned_setting_answers_do_not_change_when_the_tasks_judgement_is_blinded(tiny_prm, policy_dir):
+    """In the learned setting the task's correctness, legality and look-ahead checks never reach
+    the search: replacing them with nonsense changes no chosen answer."""
+    from qstar_hf import HFExpander, HFExpanderConfig
+    from qstar_tot import TotBFS, TotBFSConfig
+
+    from qstar.config import ModelConfig
+
+    seg = NewlineSegmenter()
+    expander = HFExpander(HFExpanderConfig(seed=3), ModelConfig(name_or_path=str(policy_dir)), seg)
+    problems = [Game24Task().parse_problem(p) for p in ("4 9 10 13", "1 1 4 6", "2 5 8 11")]
+
+    class Sabotaged(Game24Task):
+        def check_step(self, problem, previous, step):  # every step illegal and a dead end
+            from qstar.protocols import StepVerdict
+
+            return StepVerdict(valid=False, terminal=True, dead_end=True)
+
+        def solvable(self, problem, steps):
+            raise AssertionError("look-ahead reached the search")
+
+        def state_key(self, problem, steps):
+            raise AssertionError("the checked state reached the search")
+
+        def is_correct(self, problem, answer):
+            return False
+
+    def chosen(task):
+        scorer = RewardScorer(RewardScorerConfig(name="prm", model=str(tiny_prm)), task)
+        eng = Engine(task, seg, expander, scorer, setting="learned")
+        return [(r.answer, r.path) for r in eng.run(TotBFS(TotBFSConfig(breadth=2, k=6)), problems)]
+
+    real, blinded = chosen(Game24Task()), chosen(Sabotaged())
+    assert real == blinded
+    assert all(answer is not None for answer, _ in real)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["setting=learned"], "setting=learned but scorer=verifier makes the search oracle: use scorer=prm or scorer=orm (or none, with search.select=majority)"),
+        (["setting=rules"], "setting=rules but scorer=verifier makes the search oracle: use scorer=verifier scorer.lookahead=false"),
+        (["setting=best"], "setting='best': choose auto, oracle, rules or learned"),
+    ],
+)
+def test_a_setting_the_scorer_does_not_make_is_one_line_exit_2(args, message):
+    result = run_cli("solve", *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"qstar: error: {message}"]
