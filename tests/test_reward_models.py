@@ -22,7 +22,7 @@ from qstar_segmenters import NewlineSegmenter
 
 from conftest import run_cli
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "prm800k"  # real PRM800K rows, shared with the tutorial
 TINY = ["model.arch.n_layer=1", "model.arch.n_embd=32", "model.arch.n_head=2"]
 
 

@@ -31,14 +31,17 @@ def _depth(value: int) -> None:
         raise QstarError(f"search.max_depth={value}: use 0 (the task's depth) or a positive depth")
 
 
-def _key(tree: Tree, node: Node, scorer_name: str | None):
-    score = node.scores.get(scorer_name, 0.0) if scorer_name else 0.0
+def _key(tree: Tree, node: Node, scorer_name: str | None, rank: str = "last"):
+    if rank == "path":
+        score = tree.path_score(node, scorer=scorer_name)
+    else:
+        score = node.scores.get(scorer_name, 0.0) if scorer_name else 0.0
     return (score, tree.path_logprob(node))
 
 
-def _best(tree: Tree, nodes: list[Node]) -> Node | None:
+def _best(tree: Tree, nodes: list[Node], rank: str = "last") -> Node | None:
     name = _scorer_name(nodes)
-    return max(nodes, key=lambda n: _key(tree, n, name), default=None)
+    return max(nodes, key=lambda n: _key(tree, n, name, rank), default=None)
 
 
 def _scorer_name(nodes: list[Node]) -> str | None:
@@ -57,8 +60,11 @@ class TotBFSConfig:
     max_depth: int = 0  # 0 = the task's max_depth
     prune: float = 0.0  # drop states scoring <= prune
     merge_states: bool = True  # keep one path per task state (task.state_key), so b slots hold b states
+    rank: str = "last"  # last: a state's own score (the paper's value); path: its path's steps folded by the scorer's aggregate (PRM: min)
 
     def __post_init__(self):
+        if self.rank not in ("last", "path"):
+            raise QstarError(f"search.rank={self.rank!r}: choose last or path")
         _positive("search.breadth", self.breadth)
         _positive("search.k", self.k)
         _depth(self.max_depth)
@@ -89,9 +95,9 @@ class TotBFS:
             finished += [c for c in kept if c.terminal and c.answer is not None]  # an answer, not a dead end
             open_ = [c for c in kept if not c.terminal]
             name = _scorer_name(candidates)
-            ranked = sorted(open_, key=lambda n: _key(tree, n, name), reverse=True)
+            ranked = sorted(open_, key=lambda n: _key(tree, n, name, self.cfg.rank), reverse=True)
             frontier = self._distinct(tree, ranked)[: self.cfg.breadth]
-        tree.choose(_best(tree, finished))
+        tree.choose(_best(tree, finished, self.cfg.rank))
 
     def _distinct(self, tree: Tree, ranked: list[Node]) -> list[Node]:
         state_key = getattr(tree.task, "state_key", None)
