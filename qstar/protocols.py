@@ -87,6 +87,12 @@ class Expander(Protocol):
 class Scorer(Protocol):
     name: str
 
+    # Optional: ``learned = True`` marks a learned judge (a PRM/ORM): the search is then in the
+    # *learned* setting and sees the task blinded (:class:`qstar.engine.BlindTask`); a scorer
+    # without it is rule-based (``lookahead = True``: the oracle setting, else rules).
+    # ``aggregate`` ("min" | "prod" | "last" | "mean") is how its step scores fold into a path
+    # score (``Tree.path_score``); the default is "min".
+
     def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
         """Score the last step of each path (a list of step texts), in [0, 1]."""
         ...

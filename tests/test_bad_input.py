@@ -144,6 +144,24 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["label", "labeler=nosuch"], ["unknown labeler 'nosuch'", "mc-rollout, verifier"]),
     (["label", "labeler.n=0"], ["labeler.n=0"]),
     (["label", "limit=-1"], ["limit=-1"]),
+    # reward models, settings, compare
+    (["eval", "every=0"], ["every=0"]),
+    (["solve", "setting=learned"], ["setting=learned but scorer=verifier", "scorer=prm"]),
+    (["solve", "setting=orcale"], ["setting='orcale'", "learned"]),
+    (["solve", "scorer=prm", "scorer.aggregate=max"], ["scorer.aggregate='max'", "min, prod, last, mean"]),
+    (["solve", "scorer=prm", "scorer.model={NOPE}"], ["nope.jsonl", "save_pretrained"]),
+    (["solve", "scorer=prm", "scorer.model={CORRUPT}"], ["cannot load reward model", "qstar train optimizer=prm"]),
+    (["solve", "search=tot-bfs", "search.rank=best"], ["search.rank='best'", "last or path"]),
+    (["train", "optimizer=prm"], ["optimizer=prm learns from step labels", "data="]),
+    (["train", "optimizer=prm", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
+    (["train", "optimizer=prm", "data={LATIN1}"], ["latin1.jsonl:1", "not UTF-8"]),
+    (["train", "optimizer=prm", "data={EMPTY}"], ["empty.jsonl", "no stepwise records"]),
+    (["train", "optimizer=prm", "optimizer.target=soft-ish"], ["optimizer.target='soft-ish'", "soft or hard"]),
+    (["train", "optimizer=orm", "optimizer.positive_ratings=[2]"], ["positive_ratings=[2]", "-1, 0, 1"]),
+    (["compare", "ns=[0,4]"], ["ns=[0, 4]", "ns=[1,4,16,64]"]),
+    (["compare", "prm.aggregate=max"], ["scorer.aggregate='max'"]),
+    (["compare", "tree_search.k=0"], ["search.k=0"]),
+    (["compare", "limit=-1"], ["limit=-1"]),
     # other commands
     (["plugins", "foo=1"], ["'foo'"]),
     (["sovle"], ["unknown command 'sovle'"]),
@@ -177,7 +195,7 @@ def assert_one_line(code, out: str, err: str, needles: list[str]) -> None:
 
 def test_the_sweep_covers_every_command():
     assert len(CASES) >= 40
-    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "plugins"}
+    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "compare", "plugins"}
 
 
 @pytest.mark.parametrize("args,needles", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])

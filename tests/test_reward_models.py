@@ -74,7 +74,7 @@ def test_stepwise_reader_weights_a_step_shared_by_two_paths_once(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     soft = read_stepwise(path)
     assert [e.labels for e in soft] == [[0.5, 0.0], [0.5, 1.0]]
-    assert [e.weights for e in soft] == [[1.0, 1.0], [0.0, 1.0]]  # step "a" (node 1) counted once
+    assert [e.weights for e in soft] == [[1.0, 1.0], [0.0, 1.0]]  # step "a" counted once
     assert [e.labels for e in read_stepwise(path, "hard")] == [[1.0, 0.0], [1.0, 1.0]]
 
 
@@ -281,3 +281,28 @@ def test_a_setting_the_scorer_does_not_make_is_one_line_exit_2(args, message):
     result = run_cli("solve", *args)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"qstar: error: {message}"]
+
+
+# ----------------------------------------------------------------------------------- compare
+
+
+def test_compare_replays_best_of_n_exactly_and_writes_table_json_and_png(tiny_prm, tmp_path, compose):
+    """Selections replayed on the first n of one pool of samples equal a best-of-n run with that
+    n and that selection (the samples of a problem depend on its id alone)."""
+    from qstar import commands
+
+    common = ["split=val", "limit=3", f"prm.model={tiny_prm}", f"orm.model={tiny_prm}", "progress=false"]
+    cfg = compose("compare", [*common, "ns=[1,3]", "tree_search.k=4", "tree_search.breadth=2", f"out_dir={tmp_path / 'cmp'}"])
+    summary = commands.compare(cfg)
+    rows = {(r["method"], r["n"]): r for r in summary["rows"]}
+    assert len({r["solved"] for (m, n), r in rows.items() if n == 1}) == 1  # one sample: nothing to choose
+    assert summary["setting"] == "learned" and ("tot-bfs + prm", None) in rows
+    assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"] == summary["rows"]
+    for select, method in (("max", "PRM max"), ("weighted", "PRM weighted"), ("majority", "majority")):
+        ev = compose("eval", ["split=val", "limit=3", "search=best-of-n", "search.n=3", f"search.select={select}", "scorer=prm",
+                              f"scorer.model={tiny_prm}", "progress=false", f"out_dir={tmp_path / select}"])
+        result = commands.eval(ev)
+        assert result["setting"] == "learned"
+        assert result["solved"] == rows[(method, 3)]["solved"], method
+        assert result["generated_tokens_per_problem"] == rows[(method, 3)]["generated_tokens_per_problem"]

@@ -5,7 +5,8 @@ weight per step (0 = not trained on). Three readers produce them:
 
 - :func:`read_stepwise`: JSON Lines of ``{"prompt", "completions", "labels"}`` (TRL's stepwise
   format, as ``qstar label`` writes it, with ``soft_labels``, ``problem_id`` and ``node_ids``
-  alongside). A step shared by several paths of one tree is weighted once.
+  alongside). A step shared by several paths (the same problem, the same steps up to it) is
+  weighted once.
 - :func:`read_prm800k_records`: raw PRM800K records (``label.steps[].completions[].rating``).
 - :func:`read_prm800k_parquet`: PRM800K flattened one row per rated step (``instruction``,
   ``responses`` = the previous steps, ``next_response``, ``rating``).
@@ -61,8 +62,12 @@ def read_stepwise(path: str | Path, target: str = "soft") -> list[StepExample]:
     path = Path(path)
     examples: list[StepExample] = []
     seen: dict[str, set] = {}
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _bad(path, line_no, "not UTF-8; write the labels as UTF-8 JSON Lines") from None
             if not line.strip():
                 continue
             try:
@@ -79,12 +84,12 @@ def read_stepwise(path: str | Path, target: str = "soft") -> list[StepExample]:
             if not all(0.0 <= x <= 1.0 for x in labels):
                 raise _bad(path, line_no, "labels must lie in [0, 1]")
             group = str(r.get("problem_id") or r["prompt"])
-            weights = [1.0] * len(steps)
-            ids = r.get("node_ids")
-            if ids is not None:  # paths of one tree share their first steps: count each step once
-                done = seen.setdefault(group, set())
-                weights = [0.0 if i in done else 1.0 for i in ids]
-                done.update(ids)
+            # Paths of one tree share their first steps, and files may hold several trees of one
+            # problem: a step (the same problem, the same steps up to it) is trained on once.
+            done = seen.setdefault(group, set())
+            prefixes = [tuple(steps[: i + 1]) for i in range(len(steps))]
+            weights = [0.0 if p in done else 1.0 for p in prefixes]
+            done.update(prefixes)
             examples.append(StepExample(r["prompt"], steps, labels, weights, group))
     if not examples:
         raise DataError(f"{path}: no stepwise records; write some with `qstar label`")
@@ -128,7 +133,10 @@ def record_to_example(record: dict[str, Any], positive: Sequence[int] = (1,)) ->
 def read_prm800k_records(path: str | Path, positive: Sequence[int] = (1,)) -> list[StepExample]:
     """Raw PRM800K records: a JSON file with one record (or a list) or JSON Lines."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8") from None
     try:
         data = json.loads(text)
         records = data if isinstance(data, list) else [data]

@@ -70,6 +70,7 @@ def build_reward_model(model_cfg, kind: str, delimiter: str):
         )
         model = AutoModelForTokenClassification.from_config(config)
     tok.padding_side = "right"
+    model.train()  # from_pretrained returns eval mode; dropout (when configured) must be on in training
     model.config.qstar_reward = {"kind": kind, "step_delimiter": delimiter}
     model.config.id2label, model.config.label2id = {0: "reward"}, {"reward": 0}
     return model, tok
