@@ -35,7 +35,7 @@ def test_every_group_option_composes_and_validates(compose, registry, group, opt
         assert comp.name == node.name == option
         assert validated is not None
     elif group == "experiment":
-        assert cfg.out_dir and cfg.trainer.max_steps > 1000
+        assert cfg.out_dir and cfg.trainer.max_steps >= 1000
     else:
         OmegaConf.to_object(node)  # typed schema: converts without error
 
