@@ -146,15 +146,18 @@ def _progress():
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
 
 
+def select_problems(task, cfg: DictConfig) -> list:
+    """The problems a command works on: every ``cfg.every``-th of ``cfg.split``, the first ``cfg.limit``."""
+    problems = task.problems(cfg.split)[:: cfg.every]
+    return problems[: cfg.limit] if cfg.limit else problems
+
+
 def search(cfg: DictConfig, components: Components | None = None) -> list[SearchResult]:
     """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
     finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
     out = output_dir(cfg, "search")
     c = components or build(cfg)
-    problems = c.task.problems(cfg.split)
-    problems = problems[:: cfg.every]
-    if cfg.limit:
-        problems = problems[: cfg.limit]
+    problems = select_problems(c.task, cfg)
     with ResultWriter(out / "trees.jsonl") as writer:
         todo = [p for p in problems if p.id not in writer.done]
         if len(todo) < len(problems):

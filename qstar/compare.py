@@ -81,7 +81,7 @@ def _plot(rows: list[dict[str, Any]], ns: list[int], path: Path, title: str) -> 
 
 
 def compare(cfg: DictConfig) -> dict[str, Any]:
-    from qstar.commands import _progress, console, output_dir
+    from qstar.commands import _progress, console, output_dir, select_problems
     from qstar.plugins import Registry, make_plugin_manager
     from qstar_bestofn import BestOfN, BestOfNConfig, select
 
@@ -98,9 +98,7 @@ def compare(cfg: DictConfig) -> dict[str, Any]:
         raise QstarError(f"prm and orm are both scorer {prm.name!r}: give them different names (prm.name=prm orm.name=orm)")
     tree_search = registry.build("search", cfg.tree_search) if cfg.get("tree_search") else None
     expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
-    problems = task.problems(cfg.split)[:: cfg.every]
-    if cfg.limit:
-        problems = problems[: cfg.limit]
+    problems = select_problems(task, cfg)
 
     hook = registry.pm.hook
     rows: list[dict[str, Any]] = []
@@ -184,18 +182,10 @@ def _leaf_ids(tree: Tree) -> list[int]:
 
 
 def _gold(task):
-    """The task's exact label of a step, re-judged from its text (a tree searched in the learned
-    setting stores only whether each step parsed)."""
+    """The task's exact label of a step (re-judged from its text: a tree searched in the learned
+    setting stores only whether each step parsed), as a boolean."""
+    from qstar_label import exact_label
+
     if not hasattr(task, "solvable"):
         raise QstarError(f"qstar compare measures reward models against exact step labels; task {task.name!r} cannot judge reachability")
-
-    def gold(tree: Tree, node) -> bool:
-        steps = tree.steps(node)
-        verdict = task.check_step(tree.problem, steps[:-1], steps[-1])
-        if not verdict.valid or verdict.dead_end:
-            return False
-        if verdict.terminal:
-            return bool(verdict.correct)
-        return bool(task.solvable(tree.problem, steps))
-
-    return gold
+    return lambda tree, node: exact_label(task, tree, node) > 0

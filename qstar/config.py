@@ -40,6 +40,13 @@ class ModelConfig:
                 raise QstarError(f"model.device={self.device!r}: no such device on this machine; use model.device=cpu")
 
 
+def _check_selection(limit: int, every: int) -> None:
+    if every < 1:
+        raise QstarError(f"every={every}: use 1 (every problem) or a larger step")
+    if limit < 0:
+        raise QstarError(f"limit={limit}: use 0 (the whole split) or a positive number of problems")
+
+
 @dataclass
 class _Common:
     task: Any = MISSING  # the task: task=<name> picks one, task.<field>=... sets its options
@@ -79,10 +86,7 @@ class SearchCommandConfig(_SearchCommon):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.every < 1:
-            raise QstarError(f"every={self.every}: use 1 (every problem) or a larger step")
-        if self.limit < 0:
-            raise QstarError(f"limit={self.limit}: use 0 (the whole split) or a positive number of problems")
+        _check_selection(self.limit, self.every)
 
 
 @dataclass
@@ -133,10 +137,7 @@ class CompareConfig(_Common):
     progress: bool = True  # show progress bars
 
     def __post_init__(self):
-        if self.limit < 0:
-            raise QstarError(f"limit={self.limit}: use 0 (the whole split) or a positive number of problems")
-        if self.every < 1:
-            raise QstarError(f"every={self.every}: use 1 (every problem) or a larger step")
+        _check_selection(self.limit, self.every)
         if not self.ns or not all(isinstance(n, int) and n >= 1 for n in self.ns):
             raise QstarError(f"ns={self.ns}: list sample counts of at least 1, as in ns=[1,4,16,64]")
         if self.batch_problems < 1:

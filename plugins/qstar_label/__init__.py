@@ -40,6 +40,17 @@ def _verdict(tree: Tree, node):
     return tree.task.check_step(tree.problem, steps[:-1], steps[-1])
 
 
+def exact_label(task, tree: Tree, node) -> float:
+    """The task's exact judgement of a step: 0 when illegal or a dead end, the final-answer check
+    for a finished path, else whether the goal can still be reached (an oracle: for evaluation)."""
+    verdict = _verdict(tree, node)
+    if not verdict.valid or verdict.dead_end:
+        return 0.0
+    if node.terminal:
+        return 1.0 if task.is_correct(tree.problem, node.answer) else 0.0
+    return 1.0 if task.solvable(tree.problem, tree.steps(node)) else 0.0
+
+
 class MCRolloutLabeler:
     name = "mc-rollout"
     needs_policy = True  # its rollouts need the expander
@@ -81,13 +92,7 @@ class VerifierLabeler:
 
     def run(self, tree: Tree):
         for node in tree.nodes[1:]:
-            verdict = _verdict(tree, node)
-            if not verdict.valid or verdict.dead_end:
-                tree.labels[node.id] = 0.0
-            elif node.terminal:
-                tree.labels[node.id] = 1.0 if self.task.is_correct(tree.problem, node.answer) else 0.0
-            else:
-                tree.labels[node.id] = 1.0 if self.task.solvable(tree.problem, tree.steps(node)) else 0.0
+            tree.labels[node.id] = exact_label(self.task, tree, node)
         tree.choose(None)
         return
         yield  # a generator that needs no model call

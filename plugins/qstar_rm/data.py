@@ -213,8 +213,8 @@ def split_groups(examples: list[StepExample], val_percent: float, seed: int) -> 
     val = {g for g in groups if stable_int(f"{seed}\x00{g}") % 10_000 < val_percent * 100}
     if not val and len(groups) > 1 and val_percent > 0:
         val = {min(groups, key=lambda g: stable_int(f"{seed}\x00{g}"))}
-    if val == set(groups):
-        val.discard(groups[0]) if len(groups) > 1 else None
+    if val == set(groups) and len(groups) > 1:
+        val.discard(groups[0])
     train = [e for e in examples if e.group not in val]
     held = [e for e in examples if e.group in val]
     return train, (held or train)
