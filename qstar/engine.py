@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 from qstar.errors import QstarError
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
-from qstar.tree import Budget, Node, Problem, SearchResult
+from qstar.tree import Budget, Limits, Node, Problem, SearchResult
 
 
 SETTINGS = ("oracle", "rules", "learned")
@@ -107,7 +107,16 @@ class Tree:
         self.budget = Budget()
         self.labels: dict[int, float] = {}  # node id → step label in [0, 1] (filled by a labeler)
         self.stream_salt = ""  # separates the sampling streams of another pass over the same problem
+        self.stopped: str | None = None  # the limit that ended the search, once one has
         self._streams = 0
+
+    def out_of_budget(self, limits: Limits | None) -> bool:
+        """Has this tree's spent budget reached one of ``limits``? Records which in ``stopped``
+        (it goes into the result: a search that ran out says so)."""
+        hit = limits.reached(self.budget) if limits is not None else None
+        if hit is not None:
+            self.stopped = hit
+        return hit is not None
 
     def stream_key(self) -> int:
         """The key of this tree's next sampling stream: (problem id, how many streams this tree
@@ -196,6 +205,7 @@ class Tree:
             correct=correct,
             budget=self.budget,
             search=search,
+            stopped=self.stopped,
         )
 
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from qstar.errors import QstarError
+
 SCHEMA_VERSION = 1
 
 
@@ -62,6 +64,35 @@ class Budget:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+LIMITED = ("generated_tokens", "expansions", "wall_time")  # the Budget fields a search may be limited in
+
+
+@dataclass
+class Limits:
+    """A search's per-problem limits on its :class:`Budget` (0 = no limit). A search checks them
+    before each request it makes; the request that crosses a limit completes (a model call is
+    not cut short), so the spent budget may pass a limit by at most one request's worth. When a
+    limit is reached the search stops and returns the best finished answer so far, and
+    ``SearchResult.stopped`` names the limit."""
+
+    generated_tokens: int = 0  # tokens the policy generated for this problem
+    expansions: int = 0  # prompts sent to the policy (one per expanded node or rollout root)
+    wall_time: float = 0.0  # seconds of this problem's share of the batched calls
+
+    def __post_init__(self):
+        for name in LIMITED:
+            if getattr(self, name) < 0:
+                raise QstarError(f"search.limits.{name}={getattr(self, name)}: use 0 (no limit) or a positive limit")
+
+    def reached(self, budget: Budget) -> str | None:
+        """The first limit ``budget`` has reached, or None."""
+        for name in LIMITED:
+            limit = getattr(self, name)
+            if limit and getattr(budget, name) >= limit:
+                return name
+        return None
+
+
 @dataclass
 class SearchResult:
     problem: Problem
@@ -72,6 +103,7 @@ class SearchResult:
     budget: Budget = field(default_factory=Budget)
     search: str = ""
     schema_version: int = SCHEMA_VERSION
+    stopped: str | None = None  # the limit that ended the search (generated_tokens | expansions | wall_time); None: it ran to its end
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -107,7 +107,7 @@ def test_file_is_json_lines_with_schema_version(tmp_path):
         assert json.loads(line)["schema_version"] == SCHEMA_VERSION
     assert "🎲" in text  # written as UTF-8, not \\u escapes
     assert list(json.loads(lines[0])) == [
-        "problem", "nodes", "answer", "path", "correct", "budget", "search", "schema_version"
+        "problem", "nodes", "answer", "path", "correct", "budget", "search", "schema_version", "stopped"
     ]
 
 
@@ -239,3 +239,9 @@ def test_budget_add():
     a = Budget(expansions=1, generated_tokens=10, prompt_tokens=5, scorer_calls=2, wall_time=0.5)
     a.add(Budget(expansions=2, generated_tokens=1, prompt_tokens=0, scorer_calls=1, wall_time=0.25))
     assert a == Budget(expansions=3, generated_tokens=11, prompt_tokens=5, scorer_calls=3, wall_time=0.75)
+
+
+def test_a_record_written_before_limits_existed_still_loads():
+    d = json.loads(SearchResult(problem=Problem(id="p", question="1 2 3 4"), nodes=[Node(id=0, parent=None)]).to_json())
+    del d["stopped"]
+    assert SearchResult.from_dict(d).stopped is None

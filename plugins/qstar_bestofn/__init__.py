@@ -4,21 +4,22 @@
 reward model, Cobbe et al., 2021; Lightman et al., 2023); ``select=majority`` takes the most
 frequent final answer (self-consistency, Wang et al., 2023); ``select=weighted`` sums the path
 scores of each answer (weighted majority, Li et al., 2023 / Uesato et al., 2022). Ties go to the
-higher path log-probability. Only finished paths that state an answer are candidates when there
-are any: a search never returns an unfinished path while a finished one exists.
+higher path log-probability. Only finished paths that state an answer are candidates: with none,
+the search returns no answer rather than an unfinished path.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from qstar import hookimpl
-from qstar.engine import AGGREGATES, Tree
+from qstar.engine import Tree
 from qstar.errors import QstarError
 from qstar.protocols import Rollout, Score
-from qstar.tree import Node
+from qstar.searching import answered, check_aggregate
+from qstar.tree import Limits, Node
 
 SELECTIONS = ("max", "majority", "weighted")
 
@@ -29,31 +30,36 @@ class BestOfNConfig:
     n: int = 16  # whole samples per problem
     select: str = "max"  # max | majority | weighted
     aggregate: str = "auto"  # path score from step scores: min | prod | mean | last; auto = the scorer's own (prm: min, orm: last)
+    chunk: int = 0  # samples per request (0 = all n in one request); limits are checked between chunks
+    limits: Limits = field(default_factory=Limits)  # per-problem budget: generated_tokens, expansions, wall_time (0 = none)
 
     def __post_init__(self):
         if self.n <= 0:
             raise QstarError(f"search.n={self.n}: must be a positive number of samples")
-        if self.select not in SELECTIONS:
-            raise QstarError(f"search.select={self.select!r}: choose max, majority or weighted")
-        if self.aggregate != "auto" and self.aggregate not in AGGREGATES:
-            raise QstarError(f"search.aggregate={self.aggregate!r}: choose auto or one of {', '.join(AGGREGATES)}")
+        if self.chunk < 0:
+            raise QstarError(f"search.chunk={self.chunk}: use 0 (all n at once) or a positive number of samples")
+        check_selection(self.select)
+        check_aggregate(self.aggregate)
+
+
+def check_selection(value: str) -> None:
+    if value not in SELECTIONS:
+        raise QstarError(f"search.select={value!r}: choose max, majority or weighted")
 
 
 def select(tree: Tree, leaves: Sequence[Node], how: str, aggregate: str | None = None, scorer: str | None = None) -> Node | None:
     """The leaf best-of-n picks among ``leaves`` (their steps already scored unless ``how`` is
     ``majority``); also used to replay selections offline on subsets of one set of samples."""
-    answered = [leaf for leaf in leaves if leaf.terminal and leaf.answer is not None]
-    pool = answered or list(leaves)
+    pool = finished = answered(leaves)
     if not pool:
-        return None
+        return None  # never an unfinished path
     lp = {leaf.id: tree.path_logprob(leaf) for leaf in pool}
     if how == "majority" or how == "weighted":
         votes: dict[str, float] = defaultdict(float)
-        for leaf in answered:
+        for leaf in finished:
             votes[leaf.answer] += 1.0 if how == "majority" else tree.path_score(leaf, aggregate, scorer)
-        if votes:
-            top = max(votes.values())
-            pool = [leaf for leaf in answered if votes[leaf.answer] == top]
+        top = max(votes.values())
+        pool = [leaf for leaf in finished if votes[leaf.answer] == top]
         return max(pool, key=lambda n: lp[n.id])
     return max(pool, key=lambda n: (tree.path_score(n, aggregate, scorer), lp[n.id]))
 
@@ -66,7 +72,11 @@ class BestOfN:
         self.needs_scorer = cfg.select != "majority"
 
     def run(self, tree: Tree):
-        (leaves,) = yield Rollout([tree.root], self.cfg.n)
+        leaves: list[Node] = []
+        chunk = self.cfg.chunk or self.cfg.n
+        while len(leaves) < self.cfg.n and not tree.out_of_budget(self.cfg.limits):
+            (got,) = yield Rollout([tree.root], min(chunk, self.cfg.n - len(leaves)))
+            leaves += got
         if not leaves:
             return
         if self.cfg.select != "majority":

@@ -12,43 +12,13 @@ policy's often do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qstar import hookimpl
-from qstar.errors import QstarError
 from qstar.engine import Tree
 from qstar.protocols import Expand, Score
-from qstar.tree import Node
-
-
-def _positive(name: str, value: int) -> None:
-    if value <= 0:
-        raise QstarError(f"{name}={value}: must be a positive number")
-
-
-def _depth(value: int) -> None:
-    if value < 0:
-        raise QstarError(f"search.max_depth={value}: use 0 (the task's depth) or a positive depth")
-
-
-def _key(tree: Tree, node: Node, scorer_name: str | None, rank: str = "last"):
-    if rank == "path":
-        score = tree.path_score(node, scorer=scorer_name)
-    else:
-        score = node.scores.get(scorer_name, 0.0) if scorer_name else 0.0
-    return (score, tree.path_logprob(node))
-
-
-def _best(tree: Tree, nodes: list[Node], rank: str = "last") -> Node | None:
-    name = _scorer_name(nodes)
-    return max(nodes, key=lambda n: _key(tree, n, name, rank), default=None)
-
-
-def _scorer_name(nodes: list[Node]) -> str | None:
-    for n in nodes:
-        if n.scores:
-            return next(iter(n.scores))
-    return None
+from qstar.searching import answered, best, check_depth, check_positive, check_rank, distinct_states, rank_key, scorer_name
+from qstar.tree import Limits
 
 
 @dataclass
@@ -61,13 +31,13 @@ class TotBFSConfig:
     prune: float = 0.0  # drop states scoring <= prune
     merge_states: bool = True  # keep one path per task state (task.state_key), so b slots hold b states
     rank: str = "last"  # last: a state's own score (the paper's value); path: its path's steps folded by the scorer's aggregate (PRM: min)
+    limits: Limits = field(default_factory=Limits)  # per-problem budget: generated_tokens, expansions, wall_time (0 = none)
 
     def __post_init__(self):
-        if self.rank not in ("last", "path"):
-            raise QstarError(f"search.rank={self.rank!r}: choose last or path")
-        _positive("search.breadth", self.breadth)
-        _positive("search.k", self.k)
-        _depth(self.max_depth)
+        check_rank(self.rank)
+        check_positive("search.breadth", self.breadth)
+        check_positive("search.k", self.k)
+        check_depth(self.max_depth)
 
 
 class TotBFS:
@@ -84,7 +54,7 @@ class TotBFS:
         depth_limit = self.cfg.max_depth or tree.task.max_depth
         frontier, finished = [tree.root], []
         for _ in range(depth_limit):
-            if not frontier:
+            if not frontier or tree.out_of_budget(self.cfg.limits):
                 break
             children = yield Expand(frontier, self.cfg.k)
             candidates = [c for group in children for c in group]
@@ -92,24 +62,12 @@ class TotBFS:
                 break
             scores = yield Score(candidates)
             kept = [c for c, s in zip(candidates, scores) if s > self.cfg.prune]
-            finished += [c for c in kept if c.terminal and c.answer is not None]  # an answer, not a dead end
+            finished += answered(kept)  # an answer, not a dead end
             open_ = [c for c in kept if not c.terminal]
-            name = _scorer_name(candidates)
-            ranked = sorted(open_, key=lambda n: _key(tree, n, name, self.cfg.rank), reverse=True)
-            frontier = self._distinct(tree, ranked)[: self.cfg.breadth]
-        tree.choose(_best(tree, finished, self.cfg.rank))
-
-    def _distinct(self, tree: Tree, ranked: list[Node]) -> list[Node]:
-        state_key = getattr(tree.task, "state_key", None)
-        if not self.cfg.merge_states or state_key is None:
-            return ranked
-        seen, out = set(), []
-        for n in ranked:
-            key = state_key(tree.problem, tree.steps(n))
-            if key not in seen:
-                seen.add(key)
-                out.append(n)
-        return out
+            name = scorer_name(candidates)
+            ranked = sorted(open_, key=lambda n: rank_key(tree, n, name, self.cfg.rank), reverse=True)
+            frontier = distinct_states(tree, ranked, self.cfg.merge_states)[: self.cfg.breadth]
+        tree.choose(best(tree, finished, self.cfg.rank))
 
 
 @dataclass
@@ -120,11 +78,12 @@ class DFSConfig:
     accept: float = 1.0  # stop at the first terminal state scoring >= accept
     max_expansions: int = 100  # T: the step budget of the paper's DFS
     max_depth: int = 0  # 0 = the task's max_depth
+    limits: Limits = field(default_factory=Limits)  # per-problem budget: generated_tokens, expansions, wall_time (0 = none)
 
     def __post_init__(self):
-        _positive("search.k", self.k)
-        _positive("search.max_expansions", self.max_expansions)
-        _depth(self.max_depth)
+        check_positive("search.k", self.k)
+        check_positive("search.max_expansions", self.max_expansions)
+        check_depth(self.max_depth)
 
 
 class DFS:
@@ -140,7 +99,7 @@ class DFS:
     def run(self, tree: Tree):
         depth_limit = self.cfg.max_depth or tree.task.max_depth
         stack, expansions, terminals = [tree.root], 0, []
-        while stack and expansions < self.cfg.max_expansions:
+        while stack and expansions < self.cfg.max_expansions and not tree.out_of_budget(self.cfg.limits):
             node = stack.pop()
             if node.depth >= depth_limit:
                 continue
@@ -149,17 +108,17 @@ class DFS:
             if not children:
                 continue
             scores = yield Score(children)
-            name = _scorer_name(children)
+            name = scorer_name(children)
             alive = [c for c, s in zip(children, scores) if s > self.cfg.threshold]
-            done = [c for c in alive if c.terminal]
+            done = answered(alive)
             terminals += done
             accepted = [c for c in done if c.scores.get(name, 0.0) >= self.cfg.accept]
             if accepted:
-                tree.choose(_best(tree, accepted))
+                tree.choose(best(tree, accepted))
                 return
             # push worst first so the best child is expanded next
-            stack += sorted((c for c in alive if not c.terminal), key=lambda n: _key(tree, n, name))
-        tree.choose(_best(tree, terminals))
+            stack += sorted((c for c in alive if not c.terminal), key=lambda n: rank_key(tree, n, name))
+        tree.choose(best(tree, answered(terminals)))
 
 
 @hookimpl

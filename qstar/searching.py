@@ -1,0 +1,84 @@
+"""What the built-in searches share: ranking nodes by their scores, keeping one path per task
+state, and the answered leaves a search may return.
+
+A search returns only a finished path that states an answer (``terminal`` and ``answer`` set), or
+nothing: never an unfinished candidate. When it stops at a limit (:class:`qstar.tree.Limits`), it
+returns the best answered leaf it has found so far and the result's ``stopped`` names the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from qstar.engine import AGGREGATES, Tree
+from qstar.errors import QstarError
+from qstar.tree import Node
+
+RANKS = ("last", "path")
+
+
+def scorer_name(nodes: Iterable[Node]) -> str | None:
+    """The name of the scorer that scored these nodes (the first one found), or None."""
+    for n in nodes:
+        if n.scores:
+            return next(iter(n.scores))
+    return None
+
+
+def score_of(tree: Tree, node: Node, name: str | None, rank: str = "last") -> float:
+    """``last``: the node's own score; ``path``: its path's step scores folded by the scorer's
+    aggregate (a PRM's min, say)."""
+    if name is None:
+        return 0.0
+    return tree.path_score(node, scorer=name) if rank == "path" else node.scores.get(name, 0.0)
+
+
+def rank_key(tree: Tree, node: Node, name: str | None, rank: str = "last") -> tuple[float, float]:
+    """Sort key: the score, then the path's log-probability under the policy (ties go to the
+    policy's own preference)."""
+    return (score_of(tree, node, name, rank), tree.path_logprob(node))
+
+
+def best(tree: Tree, nodes: list[Node], rank: str = "last") -> Node | None:
+    name = scorer_name(nodes)
+    return max(nodes, key=lambda n: rank_key(tree, n, name, rank), default=None)
+
+
+def answered(nodes: Iterable[Node]) -> list[Node]:
+    """The finished nodes that state an answer (a dead end or an unparsable step is not one)."""
+    return [n for n in nodes if n.terminal and n.answer is not None]
+
+
+def distinct_states(tree: Tree, ranked: list[Node], merge: bool = True) -> list[Node]:
+    """``ranked`` with every node whose task state (``task.state_key``) an earlier node already
+    holds left out; unchanged when the task has no state key or ``merge`` is off."""
+    state_key = getattr(tree.task, "state_key", None)
+    if not merge or state_key is None:
+        return ranked
+    seen, out = set(), []
+    for n in ranked:
+        key = state_key(tree.problem, tree.steps(n))
+        if key not in seen:
+            seen.add(key)
+            out.append(n)
+    return out
+
+
+def check_positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise QstarError(f"{name}={value}: must be a positive number")
+
+
+def check_depth(value: int) -> None:
+    if value < 0:
+        raise QstarError(f"search.max_depth={value}: use 0 (the task's depth) or a positive depth")
+
+
+def check_rank(value: str) -> None:
+    if value not in RANKS:
+        raise QstarError(f"search.rank={value!r}: choose last or path")
+
+
+def check_aggregate(value: str) -> None:
+    if value != "auto" and value not in AGGREGATES:
+        raise QstarError(f"search.aggregate={value!r}: choose auto or one of {', '.join(AGGREGATES)}")
