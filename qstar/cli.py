@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "train": "train a model with Lightning (optimizer=sft|...)",
     "label": "label every step of searched trees (labeler=mc-rollout|verifier; TRL stepwise JSONL, resumable)",
     "compare": "best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG",
+    "view": "write searched trees as one self-contained HTML page (qstar view trees.jsonl; no network)",
     "plugins": "list registered components and where they come from",
 }
 EXTRA_COMPONENTS = {"prm": "scorer", "orm": "scorer", "tree_search": "search"}  # qstar compare
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command {command!r}: choose one of {', '.join(COMMANDS)}")
+    if command == "view":  # `qstar view trees.jsonl`: a bare path is the data file
+        rest = [a if a.startswith("-") or re.match(r"[+~]?[A-Za-z_][\w.@]*=", a) else f"data='{a}'" for a in rest]
     store_schemas()
     from transformers.utils import logging as hf_logging
 

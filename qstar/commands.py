@@ -188,6 +188,10 @@ def summarize(results: list[SearchResult]) -> dict[str, Any]:
 
 
 def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
+    if cfg.get("comparison") is not None:
+        from qstar.comparison import run
+
+        return run(cfg)
     started = time.perf_counter()
     c = build(cfg)
     results = search(cfg, c)
@@ -305,6 +309,27 @@ def compare(cfg: DictConfig) -> dict[str, Any]:
     return run(cfg)
 
 
+# --------------------------------------------------------------------------------- view
+
+
+def view(cfg: DictConfig) -> Path:
+    """Write the trees of ``cfg.data`` as one self-contained HTML page (see :mod:`qstar.view`)."""
+    from qstar import view as page
+
+    if not cfg.data:
+        raise QstarError("qstar view needs a trees file: qstar view runs/<run>/trees.jsonl (or data=<file>)")
+    results = load_trees(cfg.data)
+    out = Path(cfg.out) if cfg.out else Path(cfg.data).with_suffix(".html")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise QstarError(f"out={out}: the page is HTML; name it <something>.html")
+    try:
+        page.write(results, out, title=f"qstar trees: {Path(cfg.data).name}")
+    except OSError as e:
+        raise QstarError(f"cannot write out={out} ({e.strerror}): pick a writable path") from None
+    console.print(f"page: {out} ({len(results)} trees; open it in a browser, it needs no network)")
+    return out
+
+
 # --------------------------------------------------------------------------------- plugins
 
 
@@ -320,4 +345,4 @@ def plugins(cfg: DictConfig) -> Registry:
     return registry
 
 
-__all__ = ["build", "eval", "label", "plugins", "search", "solve", "summarize", "train"]
+__all__ = ["build", "eval", "label", "plugins", "search", "solve", "summarize", "train", "view"]

@@ -8,7 +8,7 @@ against the schema their plugin registered when the component is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
@@ -90,8 +90,31 @@ class SearchCommandConfig(_SearchCommon):
 
 
 @dataclass
+class StrategyConfig:
+    search: str = MISSING  # the registered search (beam, a-star, mcts, best-of-n …)
+    overrides: list = field(default_factory=list)  # fixed overrides of this curve, as on the command line (search.k=4)
+    sweep: str = MISSING  # the key varied along the curve (search.n, search.simulations, search.limits.generated_tokens …)
+    values: list = field(default_factory=list)  # its values: one point of the curve each
+
+
+def _default_scorers() -> dict:
+    return {
+        "learned": ["scorer=prm"],
+        "rules": ["scorer=verifier", "scorer.lookahead=false"],
+        "oracle": ["scorer=verifier", "scorer.lookahead=true"],
+    }
+
+
+@dataclass
+class ComparisonConfig:
+    settings: list = field(default_factory=lambda: ["learned"])  # the settings to compare in (oracle, rules, learned)
+    scorers: dict = field(default_factory=_default_scorers)  # setting → the overrides that make it
+    strategies: Dict[str, StrategyConfig] = field(default_factory=dict)  # curve name → its search and budget sweep
+
+
+@dataclass
 class EvalConfig(SearchCommandConfig):
-    pass
+    comparison: Optional[ComparisonConfig] = None  # comparison=<preset>: strategies × budgets × settings (table, JSON, PNG); null = one search
 
 
 @dataclass
@@ -145,6 +168,12 @@ class CompareConfig(_Common):
 
 
 @dataclass
+class ViewConfig:
+    data: Optional[str] = None  # the trees JSONL (qstar view <file> is the same as data=<file>)
+    out: Optional[str] = None  # the HTML page to write; default: the data file with .html
+
+
+@dataclass
 class PluginsConfig:
     pass
 
@@ -156,6 +185,7 @@ SCHEMAS = {
     "train": TrainConfig,
     "label": LabelConfig,
     "compare": CompareConfig,
+    "view": ViewConfig,
     "plugins": PluginsConfig,
 }
 
