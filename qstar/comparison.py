@@ -58,9 +58,12 @@ def apply(cfg: DictConfig, overrides: list[str], command: str = "eval") -> DictC
         if key in GROUPS:
             out[key] = group_node(command, key, value)
         else:
-            if OmegaConf.select(out, key.rsplit(".", 1)[0] if "." in key else key, default=None) is None and "." in key:
-                raise QstarError(f"comparison: override {o!r} sets a key under {key.rsplit('.', 1)[0]!r}, which is not in the config")
-            OmegaConf.update(out, key, yaml.safe_load(value), force_add=False)
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(out, parent) if parent else out
+            if not isinstance(node, DictConfig) or leaf not in node:
+                where = f"{parent} has" if parent else "the config has"
+                raise QstarError(f"comparison: override {o!r}: {where} no key {leaf!r}; see `qstar eval --cfg job` for the keys")
+            OmegaConf.update(out, key, yaml.safe_load(value))
     return out
 
 
