@@ -152,6 +152,25 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["solve", "scorer=prm", "scorer.model={NOPE}"], ["nope.jsonl", "save_pretrained"]),
     (["solve", "scorer=prm", "scorer.model={CORRUPT}"], ["cannot load reward model", "qstar train optimizer=prm"]),
     (["solve", "search=tot-bfs", "search.rank=best"], ["search.rank='best'", "last or path"]),
+    # the step-level searches and their limits
+    (["solve", "search=beam", "search.beams=0"], ["search.beams=0", "positive"]),
+    (["solve", "search=beam", "search.select=top"], ["search.select='top'", "weighted"]),
+    (["solve", "search=dvts", "search.subtrees=-2"], ["search.subtrees=-2"]),
+    (["solve", "search=a-star", "search.g=cost"], ["search.g='cost'", "path, logprob or none"]),
+    (["solve", "search=a-star", "search.lam=-1"], ["search.lam=-1", "non-negative"]),
+    (["solve", "search=mcts", "search.c_puct=-0.5"], ["search.c_puct=-0.5"]),
+    (["solve", "search=mcts", "search.simulations=0"], ["search.simulations=0"]),
+    (["solve", "search=mcts", "search.limits.generated_tokens=-5"], ["search.limits.generated_tokens=-5", "0 (no limit)"]),
+    (["solve", "search=beam", "search.limits.seconds=3"], ["search.limits", "seconds"]),
+    (["solve", "search=mcts", "~scorer"], ["needs a scorer"]),
+    # comparison presets and the viewer
+    (["eval", "comparison=game25"], ["comparison", "game25", "game24"]),
+    (["eval", "comparison=game24", "comparison.settings=[exact]"], ["comparison.settings has 'exact'"]),
+    (["eval", "comparison=game24", "comparison.strategies.mcts.values=[0]"], ["search.simulations=0"]),
+    (["view"], ["qstar view needs a trees file"]),
+    (["view", "{NOPE}"], ["does not exist"]),
+    (["view", "{LATIN1}"], ["not UTF-8"]),
+    (["view", "{MISSINGNODE}", "out={FRESH}/page.txt"], ["node 5"]),
     (["train", "optimizer=prm"], ["optimizer=prm learns from step labels", "data="]),
     (["train", "optimizer=prm", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
     (["train", "optimizer=prm", "data={LATIN1}"], ["latin1.jsonl:1", "not UTF-8"]),
@@ -195,7 +214,7 @@ def assert_one_line(code, out: str, err: str, needles: list[str]) -> None:
 
 def test_the_sweep_covers_every_command():
     assert len(CASES) >= 40
-    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "compare", "plugins"}
+    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "compare", "view", "plugins"}
 
 
 @pytest.mark.parametrize("args,needles", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
