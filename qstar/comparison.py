@@ -130,7 +130,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         table.add_row(r["setting"], r["strategy"], f"{r['sweep'].rsplit('.', 1)[-1]}={r['value']}", f"{r['solved']}/{r['problems']}",
                       f"{r['solve_rate']:.1%}", f"{r['generated_tokens_per_problem']:.0f}", f"{r['prompt_tokens_per_problem']:.0f}",
                       f"{r['expansions_per_problem']:.1f}", f"{r['scorer_calls_per_problem']:.1f}", f"{r['wall_time_per_problem']:.2f}")
-    console.print(table, width=max(console.width, 120))
+    from rich.console import Console
+
+    Console(width=max(console.width, 120)).print(table)  # ten columns: never cut to an 80-column pipe
     summary = {"split": cfg.split, "rows": rows, "config": OmegaConf.to_container(cfg, resolve=True)}
     atomic_write_text(out / "comparison.json", json.dumps(summary, indent=2) + "\n")
     plot(rows, out / "comparison.png", title)
@@ -144,6 +146,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     settings = list(dict.fromkeys(r["setting"] for r in rows))
     fig, axes = plt.subplots(1, len(settings), figsize=(5.6 * len(settings), 4.4), squeeze=False)
@@ -153,6 +156,9 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
             if pts:
                 ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=strategy)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a short log axis
         ax.set_xlabel("generated tokens per problem (measured; log scale)")
         ax.set_ylabel("% solved")
         ax.set_title(f"{setting} setting", fontsize=10)
