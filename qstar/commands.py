@@ -99,6 +99,8 @@ def render_tree(tree_result: SearchResult, max_children: int = 6) -> RichTree:
 
     def label(n):
         score = " ".join(f"{k}={v:.2f}" for k, v in n.scores.items())
+        if n.visits:  # MCTS statistics
+            score += f" visits={n.visits} value={n.value:.2f}"
         text = n.step if n.parent is not None else tree_result.problem.question
         style = "bold green" if n.id in chosen else ("" if n.valid else "dim red")
         return f"[{style}]{text}[/]  [dim]{score}[/]" if style else f"{text}  [dim]{score}[/]"
@@ -133,6 +135,7 @@ def solve(cfg: DictConfig) -> SearchResult:
     console.print(
         f"budget: {b.expansions} expansions, {b.generated_tokens} generated tokens, "
         f"{b.prompt_tokens} prompt tokens, {b.scorer_calls} scorer calls, {b.wall_time:.2f}s"
+        + (f" (stopped at its {result.stopped} limit)" if result.stopped else "")
     )
     return result
 
