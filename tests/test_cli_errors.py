@@ -19,7 +19,7 @@ def assert_one_line_error(proc, *needles: str) -> None:
 
 def test_unknown_plugin_name_lists_the_valid_ones():
     proc = run_cli("solve", "search=beem")
-    assert_one_line_error(proc, "unknown search 'beem'", "best-of-n, dfs, tot-bfs")
+    assert_one_line_error(proc, "unknown search 'beem'", "a-star, beam, best-of-n, dfs, dvts, mcts, tot-bfs")
 
 
 def test_malformed_problem():

@@ -29,7 +29,7 @@ def test_help_lists_options_contributed_by_plugins(env):
     proc = run_cli("solve", "--help", env=env)
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if line.startswith("search: "))
-    assert line == "search: best-of-n, dfs, greedy-step, tot-bfs"
+    assert line == "search: a-star, beam, best-of-n, dfs, dvts, greedy-step, mcts, tot-bfs"
 
 
 @pytest.mark.parametrize("override", ["search.no_such_key=1", "+search.no_such_key=1"])
@@ -47,7 +47,7 @@ def test_unknown_key_of_a_plugin_component_names_its_keys(env):
     "sweep,needles",
     [
         (["search.breadth=3,wide"], ["'wide'", "search.breadth"]),
-        (["search=tot-bfs,beem"], ["unknown search 'beem'", "best-of-n, dfs, tot-bfs"]),
+        (["search=tot-bfs,beem"], ["unknown search 'beem'", "a-star, beam, best-of-n, dfs, dvts, mcts, tot-bfs"]),
         (["search.breadht=1,2"], ["search.breadht", "valid keys"]),
         (["search=dfs,best-of-n", "search.breadth=2"], ["breadth"]),  # breadth is tot-bfs's, not dfs's
     ],
