@@ -73,6 +73,13 @@ def _plot(rows: list[dict[str, Any]], ns: list[int], path: Path, title: str) -> 
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> None:
+    """Lay out ``fig``, write it to ``path`` as PNG atomically (a rerun never leaves half a file), close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, format="png", dpi=120)

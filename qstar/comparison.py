@@ -21,6 +21,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
+from qstar.commands import Components, check_scorer, console, output_dir, search, summarize
+from qstar.compare import save_png
 from qstar.engine import Engine
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
@@ -91,15 +93,11 @@ def points(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    from qstar.commands import console, output_dir, search, summarize
-
     out = output_dir(cfg, "eval")
     todo = points(cfg)
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
-    from qstar.commands import Components, check_scorer
-
     built = []
     for p in todo:  # every point's search and scorer is built (validated) before any model loads
         c = p["cfg"]
@@ -165,8 +163,4 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path)

@@ -12,7 +12,8 @@ from typing import Iterable
 
 from qstar.engine import AGGREGATES, Tree
 from qstar.errors import QstarError
-from qstar.tree import Node
+from qstar.protocols import Expand, Score
+from qstar.tree import Limits, Node
 
 RANKS = ("last", "path")
 
@@ -62,6 +63,31 @@ def distinct_states(tree: Tree, ranked: list[Node], merge: bool = True) -> list[
             seen.add(key)
             out.append(n)
     return out
+
+
+def keep_best_per_depth(tree: Tree, *, width: int, k: int, first_k: int, depth_limit: int, prune: float,
+                        rank: str, merge_states: bool, limits: Limits):
+    """The level-by-level search behind ``tot-bfs`` and ``beam`` (a generator: use ``yield from``):
+    expand every node of the frontier (``first_k`` proposals at the root, ``k`` after), score the
+    candidates, drop those scoring <= ``prune``, collect the answered finished ones, and keep the
+    ``width`` best open ones (one per task state when ``merge_states``) as the next frontier.
+    Stops at the depth limit, an empty frontier or a limit; returns the answered finished nodes."""
+    frontier: list[Node] = [tree.root]
+    finished: list[Node] = []
+    for depth in range(depth_limit):
+        if not frontier or tree.out_of_budget(limits):
+            break
+        children = yield Expand(frontier, first_k if depth == 0 else k)
+        candidates = [c for group in children for c in group]
+        if not candidates:
+            break
+        scores = yield Score(candidates)
+        kept = [c for c, s in zip(candidates, scores) if s > prune]
+        finished += answered(kept)  # an answer, not a dead end
+        name = scorer_name(candidates)
+        ranked = sorted((c for c in kept if not c.terminal), key=lambda n: rank_key(tree, n, name, rank), reverse=True)
+        frontier = distinct_states(tree, ranked, merge_states)[:width]
+    return finished
 
 
 def check_positive(name: str, value: float) -> None:

@@ -7,6 +7,7 @@ Python's shortest round-trip ``repr``.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import tempfile
@@ -184,7 +185,7 @@ def save_results(path: str | os.PathLike, results: Iterable[SearchResult]) -> No
     atomic_write_text(path, "".join(r.to_json() + "\n" for r in results))
 
 
-class _AppendOnlyJsonl:
+class _AppendOnlyJsonl(abc.ABC):
     """An append-only JSONL file for long runs: ``_recover`` reads what a previous run finished
     (and may drop a torn tail), then each ``_append`` is flushed and fsynced as it is written."""
 
@@ -195,8 +196,9 @@ class _AppendOnlyJsonl:
             self._recover()
         self._f = open(self.path, "a", encoding="utf-8")
 
+    @abc.abstractmethod
     def _recover(self) -> None:
-        raise NotImplementedError
+        """Read what a previous run finished (the subclass knows its record format)."""
 
     def _read(self) -> str:
         try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from qstar import hookimpl
 from qstar.engine import Tree
@@ -84,13 +85,14 @@ class AStar:
         depth_limit = cfg.max_depth or tree.task.max_depth
         state_key = getattr(tree.task, "state_key", None) if cfg.merge_states else None
         tie = itertools.count()
-        heap: list[tuple[float, float, int, Node]] = []
+        heap: list[tuple[float, float, int, Node, Any]] = []  # (-f, -path log-prob, tie, node, state key)
         best_f: dict = {}  # state key → the best f pushed for it
         goals: list[tuple[float, float, Node]] = []  # finished, answered paths seen (for the anytime answer)
 
         def push(node: Node, name: str) -> None:
             f = self.f(tree, node, name)
             lp = tree.path_logprob(node)
+            key = None
             if node.terminal:
                 if node.answer is None:
                     return  # a dead end or an unparsable step is never a goal
@@ -100,7 +102,7 @@ class AStar:
                 if key in best_f and best_f[key] >= f:
                     return
                 best_f[key] = f
-            heapq.heappush(heap, (-f, -lp, next(tie), node))
+            heapq.heappush(heap, (-f, -lp, next(tie), node, key))
 
         expandable = [tree.root]
         while True:
@@ -118,14 +120,15 @@ class AStar:
                             push(c, name)
             popped: list[Node] = []
             while heap and len(popped) < cfg.parallel:
-                _, _, _, node = heapq.heappop(heap)
+                entry = heapq.heappop(heap)
+                neg_f, _, _, node, key = entry
                 if node.terminal:
                     if not popped:
                         tree.choose(node)  # the best open state is a finished path: A* is done
                         return
-                    heapq.heappush(heap, (-self.f(tree, node, scorer_name([node])), -tree.path_logprob(node), next(tie), node))
+                    heapq.heappush(heap, entry)
                     break  # expand what was popped first; this goal waits at the top
-                if state_key is not None and best_f.get(state_key(tree.problem, tree.steps(node))) != self.f(tree, node, scorer_name([node])):
+                if key is not None and best_f[key] != -neg_f:
                     continue  # a better path to the same state was pushed after this one
                 popped.append(node)
             if not popped:

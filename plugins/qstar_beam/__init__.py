@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from qstar import hookimpl
 from qstar.engine import Tree
 from qstar.protocols import Expand, Score
-from qstar.searching import answered, check_aggregate, check_depth, check_positive, check_rank, distinct_states, rank_key, scorer_name
+from qstar.searching import answered, check_aggregate, check_depth, check_positive, check_rank, keep_best_per_depth, rank_key, scorer_name
 from qstar.tree import Limits, Node
 from qstar_bestofn import check_selection, select
 
@@ -66,22 +66,9 @@ class Beam:
 
     def run(self, tree: Tree):
         cfg = self.cfg
-        depth_limit = cfg.max_depth or tree.task.max_depth
-        beams, finished = [tree.root], []
-        for depth in range(depth_limit):
-            if not beams or tree.out_of_budget(cfg.limits):
-                break
-            k = cfg.k * cfg.beams if depth == 0 else cfg.k  # N initial samples, then M per beam
-            children = yield Expand(beams, k)
-            candidates = [c for group in children for c in group]
-            if not candidates:
-                break
-            scores = yield Score(candidates)
-            kept = [c for c, s in zip(candidates, scores) if s > cfg.prune]
-            finished += answered(kept)
-            name = scorer_name(candidates)
-            ranked = sorted((c for c in kept if not c.terminal), key=lambda n: rank_key(tree, n, name, cfg.rank), reverse=True)
-            beams = distinct_states(tree, ranked, cfg.merge_states)[: cfg.beams]
+        finished = yield from keep_best_per_depth(  # N initial samples (beams × k), then M = k per beam
+            tree, width=cfg.beams, k=cfg.k, first_k=cfg.k * cfg.beams, depth_limit=cfg.max_depth or tree.task.max_depth,
+            prune=cfg.prune, rank=cfg.rank, merge_states=cfg.merge_states, limits=cfg.limits)
         _pick(tree, finished, cfg.select, cfg.aggregate)
 
 

@@ -79,7 +79,6 @@ class MCTS:
         prior: dict[int, float] = {}
         expanded: set[int] = set()
         virtual: dict[int, float] = defaultdict(float)  # node id → pending virtual visits
-        name = None
         done = 0
 
         def q(node: Node, parent: Node) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from qstar import hookimpl
 from qstar.engine import Tree
 from qstar.protocols import Expand, Score
-from qstar.searching import answered, best, check_depth, check_positive, check_rank, distinct_states, rank_key, scorer_name
+from qstar.searching import answered, best, check_depth, check_positive, check_rank, keep_best_per_depth, rank_key, scorer_name
 from qstar.tree import Limits
 
 
@@ -51,23 +51,11 @@ class TotBFS:
         self.cfg = cfg
 
     def run(self, tree: Tree):
-        depth_limit = self.cfg.max_depth or tree.task.max_depth
-        frontier, finished = [tree.root], []
-        for _ in range(depth_limit):
-            if not frontier or tree.out_of_budget(self.cfg.limits):
-                break
-            children = yield Expand(frontier, self.cfg.k)
-            candidates = [c for group in children for c in group]
-            if not candidates:
-                break
-            scores = yield Score(candidates)
-            kept = [c for c, s in zip(candidates, scores) if s > self.cfg.prune]
-            finished += answered(kept)  # an answer, not a dead end
-            open_ = [c for c in kept if not c.terminal]
-            name = scorer_name(candidates)
-            ranked = sorted(open_, key=lambda n: rank_key(tree, n, name, self.cfg.rank), reverse=True)
-            frontier = distinct_states(tree, ranked, self.cfg.merge_states)[: self.cfg.breadth]
-        tree.choose(best(tree, finished, self.cfg.rank))
+        cfg = self.cfg
+        finished = yield from keep_best_per_depth(
+            tree, width=cfg.breadth, k=cfg.k, first_k=cfg.k, depth_limit=cfg.max_depth or tree.task.max_depth,
+            prune=cfg.prune, rank=cfg.rank, merge_states=cfg.merge_states, limits=cfg.limits)
+        tree.choose(best(tree, finished, cfg.rank))
 
 
 @dataclass
