@@ -29,9 +29,13 @@ def test_batched_greedy_matches_one_prompt_at_a_time(policy_dir):
     assert [g[0].text for g in batched] == [g[0].text for g in single]
     for b, s in zip(batched, single):
         assert b[0].logprob == pytest.approx(s[0].logprob, abs=1e-4)
-    # left padding is not counted as processed prompt tokens; each of the k copies is
+    lengths = [len(expander.tokenizer(p)["input_ids"]) for p in PROMPTS]
+    # left padding is not counted as computed prompt tokens; without shared prefill each of the
+    # k copies is, with it a prompt is computed once and only its last token k times
+    _, stats = make(policy_dir, shared_prefill=False, kv_cache_mb=0).expand(PROMPTS, k=3)
+    assert stats.prompt_tokens == [3 * n for n in lengths]
     _, stats = make(policy_dir).expand(PROMPTS, k=3)
-    assert stats.prompt_tokens == [3 * len(expander.tokenizer(p)["input_ids"]) for p in PROMPTS]
+    assert stats.prompt_tokens == [n - 1 + 3 for n in lengths]
 
 
 def test_steps_stop_at_the_delimiter_and_logprob_is_the_models(tiny_model_dir):

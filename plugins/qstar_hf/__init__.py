@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
+from transformers.cache_utils import DynamicLayer
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from qstar import hookimpl
@@ -27,6 +28,7 @@ from qstar.engine import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 
+from .kvcache import PrefixKVCache, prefix_hashes
 from .model import load_causal_lm, load_tokenizer
 
 __all__ = ["HFExpander", "HFExpanderConfig", "RowStreamSampler", "row_seed"]
@@ -42,6 +44,8 @@ class HFExpanderConfig:
     max_rollout_tokens: int = 120  # a whole remaining trajectory
     max_batch_sequences: int = 512  # prompts × k per generate call; larger requests are chunked
     seed: int = 0  # mixed into every prompt's sampling stream (the YAML passes ${seed})
+    shared_prefill: bool = True  # encode each prompt once for its k samples (false: k copies through generate)
+    kv_cache_mb: int = 1024  # keep the keys/values of proposed steps so a child's prompt is not re-encoded (0 = off)
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -53,6 +57,10 @@ class HFExpanderConfig:
         for key in ("max_step_tokens", "max_rollout_tokens", "max_batch_sequences"):
             if getattr(self, key) < 1:
                 raise QstarError(f"expander.{key}={getattr(self, key)}: must be at least 1")
+        if self.kv_cache_mb < 0:
+            raise QstarError(f"expander.kv_cache_mb={self.kv_cache_mb}: use 0 (no reuse) or a bound in MiB")
+        if self.kv_cache_mb > 0 and not self.shared_prefill:
+            raise QstarError("expander.kv_cache_mb needs expander.shared_prefill=true: set expander.kv_cache_mb=0 to turn both off")
 
 
 def row_seed(seed: int, key: int, sample: int) -> int:
@@ -96,6 +104,10 @@ class HFExpander:
         delim = self.tokenizer(segmenter.delimiter, add_special_tokens=False)["input_ids"]
         # A one-token delimiter stops rows inside generate; otherwise fall back to stop strings.
         self.delim_id = delim[0] if len(delim) == 1 else None
+        # Tree-aligned reuse assembles caches by hand: only for plain full-attention caches
+        # (sliding-window or recurrent layers keep state that cannot be cut into segments).
+        plain = all(type(layer) is DynamicLayer for layer in DynamicCache(config=self.model.config).layers)
+        self.kv = PrefixKVCache(cfg.kv_cache_mb * 2**20) if cfg.kv_cache_mb > 0 and plain else None
 
     # -- Expander protocol ------------------------------------------------------------------
     def expand(self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None):
@@ -109,70 +121,182 @@ class HFExpander:
         # without keys from the engine, a prompt's stream is keyed by its text
         keys = list(seeds) if seeds is not None else [row_seed(0, stable_int(p), 0) for p in prompts]
         per_call = max(1, self.cfg.max_batch_sequences // max(k, 1))
-        proposals: list[list[Proposal]] = []
-        prompt_tokens: list[int] = []
-        for i in range(0, len(prompts), per_call):
-            p, n = self._generate(list(prompts[i : i + per_call]), k, max_new, stop_at_delimiter, keys[i : i + per_call])
-            proposals += p
-            prompt_tokens += n
+        proposals: list[list[Proposal] | None] = [None] * len(prompts)
+        prompt_tokens: list[int] = [0] * len(prompts)
+        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        # Prompts of similar length share a call: less padding to compute (a request mixes depths).
+        order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
+        for c in range(0, len(order), per_call):
+            idx = order[c : c + per_call]
+            if self.cfg.shared_prefill:
+                p, n = self._generate_shared([ids[i] for i in idx], k, max_new, stop_at_delimiter, [keys[i] for i in idx], store=stop_at_delimiter)
+            else:
+                p, n = self._generate([prompts[i] for i in idx], k, max_new, stop_at_delimiter, [keys[i] for i in idx])
+            for i, props, tokens in zip(idx, p, n):
+                proposals[i], prompt_tokens[i] = props, tokens
         return proposals, ExpandStats(generated_tokens=sum(x.num_tokens for ps in proposals for x in ps), prompt_tokens=prompt_tokens)
 
-    @torch.inference_mode()
-    def _generate(self, prompts: list[str], k: int, max_new: int, stop_at_delimiter: bool, keys: list[int]):
+    def _generate_kwargs(self, k: int, keys: list[int], stop_at_delimiter: bool) -> tuple[int, dict]:
+        """(samples per prompt, keyword arguments of generate): stop ids and the per-row sampler."""
         tok = self.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        width = enc["input_ids"].shape[1]
-        max_new = max(1, min(max_new, self.max_positions - width))
         eos = [tok.eos_token_id]
-        kwargs = {}
+        kwargs: dict = {}
         if stop_at_delimiter:
             if self.delim_id is not None:
                 eos = eos + [self.delim_id]
             else:
                 kwargs.update(stop_strings=[self.segmenter.delimiter], tokenizer=tok)
-        sample = self.cfg.temperature > 0
-        if not sample:
+        if self.cfg.temperature <= 0:
             k = 1  # greedy decoding: k samples would be k copies of one step
         else:
             seeds = [row_seed(self.cfg.seed, key, s) for key in keys for s in range(k)]
             sampler = RowStreamSampler(seeds, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p)
             kwargs.update(logits_processor=LogitsProcessorList([sampler]))
+        kwargs.update(do_sample=False, eos_token_id=eos, pad_token_id=tok.pad_token_id, output_logits=True, return_dict_in_generate=True)
+        return k, kwargs
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[str], k: int, max_new: int, stop_at_delimiter: bool, keys: list[int]):
+        """The plain path (``shared_prefill=false``): ``generate`` encodes every prompt k times."""
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        width = enc["input_ids"].shape[1]
+        max_new = max(1, min(max_new, self.max_positions - width))
+        k, kwargs = self._generate_kwargs(k, keys, stop_at_delimiter)
         # generate() would copy each prompt k times itself; copying here lets the sampler know
         # which row is which sample (row i*k + s is sample s of prompt i)
         out = self.model.generate(
             input_ids=enc["input_ids"].repeat_interleave(k, dim=0),
             attention_mask=enc["attention_mask"].repeat_interleave(k, dim=0),
             max_new_tokens=max_new,
-            do_sample=False,
-            eos_token_id=eos,
-            pad_token_id=tok.pad_token_id,
-            output_logits=True,
-            return_dict_in_generate=True,
             **kwargs,
         )
+        results = self._proposals(out, width, len(prompts), k, stop_at_delimiter, kwargs["eos_token_id"])
+        # every copy of every prompt went through the model: that is what was computed
+        return results, (enc["attention_mask"].sum(dim=1) * k).tolist()
+
+    @torch.inference_mode()
+    def _generate_shared(self, ids_list: list[list[int]], k: int, max_new: int, stop_at_delimiter: bool, keys: list[int], store: bool):
+        """Shared prefill with tree-aligned reuse.
+
+        1. Each prompt's longest prefix in the store (its parent's prompt and step, usually) is
+           laid out left-padded in a cache of width C; the rest of the prompt follows, left-padded
+           to width R, so every row's last prompt token sits in the last column. Holes in the
+           attention mask are fine: positions come from its cumulative sum, as generate does.
+        2. One forward pass computes the rest of every prompt but its last token, once per prompt.
+        3. The cache is repeated k times and generate samples from the last prompt token on.
+        4. The keys/values of each prompt and of each distinct sampled step go into the store.
+        """
+        n, tok, dev = len(ids_list), self.tokenizer, self.device
+        hashes = [prefix_hashes(ids) for ids in ids_list] if self.kv is not None else None
+        hits: list[tuple[int, int | None]] = [(0, None)] * n
+        if self.kv is not None:
+            hits = [self.kv.longest_prefix(ids, h, len(ids) - 1) for ids, h in zip(ids_list, hashes)]
+        C = max(c for c, _ in hits)
+        R = max(len(ids) - c for ids, (c, _) in zip(ids_list, hits))
+        width = C + R
+        input_ids = torch.full((n, width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, (ids, (c, _)) in enumerate(zip(ids_list, hits)):
+            r = len(ids) - c
+            input_ids[i, C - c : C] = torch.tensor(ids[:c], dtype=torch.long)
+            input_ids[i, width - r :] = torch.tensor(ids[c:], dtype=torch.long)
+            mask[i, C - c : C] = 1
+            mask[i, width - r :] = 1
+        input_ids, mask = input_ids.to(dev), mask.to(dev)
+        past = self._assemble(hits, n, C) if C > 0 else None
+        if R > 1:  # the uncached prompt tokens but the last, once per prompt
+            past = past if past is not None else DynamicCache(config=self.model.config)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            self.model.base_model(
+                input_ids=input_ids[:, C : width - 1],
+                attention_mask=mask[:, : width - 1],
+                position_ids=positions[:, C : width - 1],
+                past_key_values=past,
+                use_cache=True,
+            )
+        k, kwargs = self._generate_kwargs(k, keys, stop_at_delimiter)
+        if past is not None and k > 1:
+            past.batch_repeat_interleave(k)
+        longest = max(len(ids) for ids in ids_list)
+        out = self.model.generate(
+            input_ids=input_ids.repeat_interleave(k, dim=0),
+            attention_mask=mask.repeat_interleave(k, dim=0),
+            past_key_values=past,
+            max_new_tokens=max(1, min(max_new, self.max_positions - longest)),
+            **kwargs,
+        )
+        results = self._proposals(out, width, n, k, stop_at_delimiter, kwargs["eos_token_id"])
+        if store and self.kv is not None:
+            self._store(out.past_key_values, ids_list, hashes, hits, results, width, k)
+        # computed: each prompt's uncached tokens once, its last token once per sample
+        computed = [len(ids) - c - 1 + k for ids, (c, _) in zip(ids_list, hits)]
+        return results, computed
+
+    def _assemble(self, hits, n: int, C: int) -> DynamicCache:
+        """A cache of width C holding each row's stored prefix, left-padded with zeros."""
+        prefixes = [self.kv.assemble(key) if key is not None else None for _, key in hits]
+        ref = next(p for p in prefixes if p is not None)
+        layers = []
+        for li, (k0, _) in enumerate(ref):
+            shape = (n, k0.shape[0], C, k0.shape[2])
+            K = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
+            V = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
+            for i, p in enumerate(prefixes):
+                if p is not None:
+                    c = p[li][0].shape[1]
+                    K[i, :, C - c :] = p[li][0]
+                    V[i, :, C - c :] = p[li][1]
+            layers.append((K, V))
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
+
+    def _store(self, pkv, ids_list, hashes, hits, results, width, k) -> None:
+        """Keep each prompt's new keys/values and those of each distinct sampled step (its
+        tokens before the delimiter; the child's prompt then needs only the delimiter computed)."""
+        layers = [(layer.keys, layer.values) for layer in pkv.layers]
+        for i, ids in enumerate(ids_list):
+            c, parent = hits[i]
+            key = hashes[i][-1]
+            row = i * k
+            self.kv.add(ids, key, parent, [(K[row, :, width - (len(ids) - c) : width].clone(), V[row, :, width - (len(ids) - c) : width].clone()) for K, V in layers])
+            if key not in self.kv.entries:
+                continue  # the bound is smaller than one prompt
+            seen = set()
+            for s, prop in enumerate(results[i]):
+                step = (prop.token_ids or [])[: max(prop.num_tokens - 1, 0)]
+                if not step or tuple(step) in seen:
+                    continue
+                seen.add(tuple(step))
+                h = key
+                for t in step:
+                    h = hash((h, t))
+                row = i * k + s
+                end = width + len(step)
+                self.kv.add(ids + step, h, key, [(K[row, :, width:end].clone(), V[row, :, width:end].clone()) for K, V in layers])
+
+    def _proposals(self, out, width: int, n: int, k: int, stop_at_delimiter: bool, eos: list[int]) -> list[list[Proposal]]:
+        tok = self.tokenizer
         new = out.sequences[:, width:]  # (n*k, t)
         logits = torch.stack(out.logits, dim=1).float()  # (n*k, t, vocab)
         token_lp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
         stops = set(eos)
+        pad = tok.pad_token_id  # read once: a tokenizer attribute lookup per token adds up
         rows = new.tolist()
         results: list[list[Proposal]] = []
-        for i in range(len(prompts)):
+        for i in range(n):
             group = []
             for j in range(i * k, (i + 1) * k):
-                ids, n, finished = rows[j], len(rows[j]), False
+                ids, m, finished = rows[j], len(rows[j]), False
                 for t, tid in enumerate(ids):
                     if tid in stops:
-                        n, finished = t + 1, True
+                        m, finished = t + 1, True
                         break
-                text_ids = [t for t in ids[:n] if t not in stops and t != tok.pad_token_id]
+                text_ids = [t for t in ids[:m] if t not in stops and t != pad]
                 text = tok.decode(text_ids, skip_special_tokens=True)
                 if stop_at_delimiter and self.delim_id is None and self.segmenter.delimiter in text:
                     text, finished = text.split(self.segmenter.delimiter, 1)[0], True
-                group.append(Proposal(text=text, num_tokens=n, logprob=float(token_lp[j, :n].sum()), finished=finished, token_ids=ids[:n]))
+                group.append(Proposal(text=text, num_tokens=m, logprob=float(token_lp[j, :m].sum()), finished=finished, token_ids=ids[:m]))
             results.append(group)
-        # generate() copies each prompt k times and encodes every copy: that is what was processed
-        prompt_tokens = (enc["attention_mask"].sum(dim=1) * k).tolist()
-        return results, prompt_tokens
+        return results
 
 
 @hookimpl
