@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, StaticCache, LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import DynamicLayer
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
@@ -73,22 +73,34 @@ class RowStreamSampler(LogitsProcessor):
     top-k and top-p warpers of transformers, then Gumbel noise drawn from the row's own
     generator. ``argmax(logits + G)`` with ``G = -log(Exp(1))`` is distributed as
     ``softmax(logits)``, so ``generate(do_sample=False)`` samples while each row's draws depend
-    on its seed alone."""
+    on its seed alone.
 
-    def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float):
+    With ``stop_ids``, a row that has sampled one of them draws no more noise: generate pads it
+    from then on, so its later draws would be thrown away (the draws of the rows still going
+    are the same either way; the random numbers are most of the sampler's cost)."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_k: int, top_p: float, stop_ids: Sequence[int] = ()):
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.warpers = [TemperatureLogitsWarper(temperature)]
         if top_k > 0:
             self.warpers.append(TopKLogitsWarper(top_k))
         if top_p < 1.0:
             self.warpers.append(TopPLogitsWarper(top_p))
+        self.stop_ids = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
+        self.done: torch.Tensor | None = None  # rows that sampled a stop id (None before the first token)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for warp in self.warpers:
             scores = warp(input_ids, scores)
-        vocab = scores.shape[-1]
-        # one draw per row per generated token, whatever the batch: (rows, vocab)
-        expo = torch.stack([torch.empty(vocab).exponential_(generator=g) for g in self.generators])
+        rows, vocab = scores.shape
+        if self.done is None:  # the first call sees the prompt's last token: nothing sampled yet
+            self.done = torch.zeros(rows, dtype=torch.bool)
+        elif len(self.stop_ids):
+            self.done |= torch.isin(input_ids[:, -1].cpu(), self.stop_ids)
+        # one draw per running row per generated token, whatever the batch: (rows, vocab)
+        expo = torch.ones(rows, vocab)  # log 1 = 0: no noise where a row is done
+        for r in (~self.done).nonzero().flatten().tolist():
+            expo[r].exponential_(generator=self.generators[r])
         return scores - expo.log().to(scores.device, scores.dtype)
 
 
@@ -150,7 +162,7 @@ class HFExpander:
             k = 1  # greedy decoding: k samples would be k copies of one step
         else:
             seeds = [row_seed(self.cfg.seed, key, s) for key in keys for s in range(k)]
-            sampler = RowStreamSampler(seeds, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p)
+            sampler = RowStreamSampler(seeds, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p, stop_ids=eos)
             kwargs.update(logits_processor=LogitsProcessorList([sampler]))
         kwargs.update(do_sample=False, eos_token_id=eos, pad_token_id=tok.pad_token_id, output_logits=True, return_dict_in_generate=True)
         return k, kwargs
@@ -215,14 +227,18 @@ class HFExpander:
                 use_cache=True,
             )
         k, kwargs = self._generate_kwargs(k, keys, stop_at_delimiter)
-        if past is not None and k > 1:
-            past.batch_repeat_interleave(k)
         longest = max(len(ids) for ids in ids_list)
+        max_new = max(1, min(max_new, self.max_positions - longest))
+        if past is not None:
+            static = StaticCache(config=self.model.config, max_cache_len=width + max_new)
+            for s_layer, d_layer in zip(static.layers, past.layers):
+                s_layer.update(d_layer.keys.repeat_interleave(k, dim=0), d_layer.values.repeat_interleave(k, dim=0))
+            past = static
         out = self.model.generate(
             input_ids=input_ids.repeat_interleave(k, dim=0),
             attention_mask=mask.repeat_interleave(k, dim=0),
             past_key_values=past,
-            max_new_tokens=max(1, min(max_new, self.max_positions - longest)),
+            max_new_tokens=max_new,
             **kwargs,
         )
         results = self._proposals(out, width, n, k, stop_at_delimiter, kwargs["eos_token_id"])
