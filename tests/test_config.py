@@ -28,7 +28,7 @@ def registry():
 )
 def test_every_group_option_composes_and_validates(compose, registry, group, option):
     command = COMMAND_OF.get(group, "train" if group in ("experiment", "optimizer") else "solve")
-    cfg = compose(command, [f"{group}={option}"] if group != "expander" else [])
+    cfg = compose(command, [f"{group}={option}"])
     node = cfg[group] if group in cfg else None
     if group in KINDS:
         comp, validated = registry.config(group, node)

