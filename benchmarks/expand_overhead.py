@@ -4,7 +4,8 @@ Both sides get the same prompts (a Game of 24 frontier: validation puzzles at de
 same ``k``, token budget and stop ids. The raw side samples with generate's own sampler (one
 random stream for the batch); the expander samples with one stream per row (qstar_hf's
 RowStreamSampler, so a problem's tree does not depend on its batch) and also records per-step token
-counts, log-probs and text. Prints expander time / raw time (target ≤ 1.10) and the same ratio with
+counts, log-probs and text. The expander runs with shared prefill and KV reuse off, so both sides
+encode the same tokens (``expand_reuse.py`` measures what those save). Prints expander time / raw time (target ≤ 1.10) and the same ratio with
 the raw side given the per-row sampler too (same tokens on both sides: bookkeeping alone).
 
     python benchmarks/expand_overhead.py [--model pkg://qstar_game24/policy] [--prompts 64] [--k 5]
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
 
-    cfg = HFExpanderConfig(max_step_tokens=args.max_step_tokens, max_batch_sequences=10**9)
+    cfg = HFExpanderConfig(max_step_tokens=args.max_step_tokens, max_batch_sequences=10**9, shared_prefill=False, kv_cache_mb=0)
     expander = HFExpander(cfg, SimpleNamespace(name_or_path=args.model), NewlineSegmenter())
     model, tok = expander.model, expander.tokenizer
     prompts = frontier_prompts(args.prompts)

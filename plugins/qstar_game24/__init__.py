@@ -143,6 +143,18 @@ class Game24Task:
     def gold_trajectories(self, problem: Problem) -> list[list[str]]:
         return game.solve_all(tuple(problem.metadata["numbers"]))
 
+    def random_legal_trajectories(self, problem: Problem, n: int, rng) -> list[list[str]]:
+        """``n`` trajectories of random legal steps whose answer line states what they made,
+        none of which reaches 24 (those are drawn again): data for a policy that knows the rules
+        and the format but has never seen a solution."""
+        out, tries = [], 0
+        while len(out) < n and tries < 50 * n:
+            tries += 1
+            steps, value = game.RULES.random_trajectory(tuple(problem.metadata["numbers"]), rng)
+            if value != 24:
+                out.append(steps)
+        return out
+
 
 @hookimpl
 def qstar_register_tasks(register):

@@ -253,6 +253,18 @@ class ArithmeticRules:
         rec(start, [])
         return out
 
+    def random_trajectory(self, puzzle: Sequence[int], rng) -> tuple[list[str], Fraction]:
+        """Legal steps chosen uniformly at random until one number is left, then an answer line
+        stating the expression built and the value it *actually* makes (``Answer: (4+9)*13-10=159``);
+        returns the trajectory and that value. Teaches the format and the arithmetic, not the goal."""
+        items = tuple(sorted(((Fraction(n), str(n)) for n in puzzle), key=lambda t: t[0]))
+        steps: list[str] = []
+        while len(items) > 1:
+            lhs, _, items = rng.choice(list(moves(items)))
+            steps.append(f"{lhs} (left: {fmt_left(v for v, _ in items)})")
+        value, expr = items[0]
+        return steps + [f"{ANSWER_PREFIX} {expr}={fmt(value)}"], value
+
     def solve_all(self, puzzle: Sequence[int]) -> list[list[str]]:
         """Gold trajectories: the steps of every solution, then ``Answer: <expr>=<target>``."""
         return [steps + [f"{ANSWER_PREFIX} {expr}={self.target}"] for steps, expr in self.solutions(puzzle)]

@@ -1,8 +1,10 @@
 """Optimizer ``sft``: supervised fine-tuning of the policy on step trajectories.
 
-Trajectories come from the task's gold solutions (``gold_trajectories``) or from searched trees
+Trajectories come from the task's gold solutions (``gold_trajectories``), from searched trees
 (``data=trees.jsonl``: the chosen path of every correctly solved tree — rejection-sampling
-fine-tuning, as in STaR, Zelikman et al., 2022). The loss is next-token cross-entropy on the
+fine-tuning, as in STaR, Zelikman et al., 2022), or, with ``source=random-legal``, from random
+legal trajectories none of which reaches the goal (the task's ``random_legal_trajectories``): a
+start policy that knows the format and the arithmetic and has never seen a solution. The loss is next-token cross-entropy on the
 steps only; prompt tokens are masked out.
 """
 
@@ -22,6 +24,9 @@ from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_c
 from qstar.tree import iter_results
 
 
+SOURCES = ("auto", "gold", "random-legal", "right-paths")
+
+
 @dataclass
 class SFTConfig:
     name: str = "sft"  # the registered name: optimizer=sft
@@ -31,8 +36,11 @@ class SFTConfig:
     batch_size: int = 64  # trajectories per batch
     max_per_problem: int = 32  # cap gold trajectories per problem so easy puzzles don't dominate
     num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    source: str = "auto"  # auto (data= trees: chosen right paths, else gold) | gold | random-legal (no solution shown) | right-paths (every right leaf of data=)
 
     def __post_init__(self):
+        if self.source not in SOURCES:
+            raise QstarError(f"optimizer.source={self.source!r}: choose {', '.join(SOURCES)}")
         if not self.lr > 0:
             raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
         for key in ("batch_size", "max_per_problem"):
@@ -65,12 +73,30 @@ def collate(batch, pad_id: int):
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def trajectories(ctx: TrainContext, split: str, cap: int, seed: int) -> list[tuple[str, str]]:
+def trajectories(ctx: TrainContext, split: str, cap: int, seed: int, source: str = "auto") -> list[tuple[str, str]]:
     """(prompt, completion) pairs for ``split``."""
     seg, task = ctx.segmenter, ctx.task
     rng = random.Random(seed)
     pairs = []
-    if ctx.data and split == ctx.split:
+    if source == "random-legal":
+        rng = random.Random(f"{seed}/{split}")  # val and train draw different trajectories
+        if not hasattr(task, "random_legal_trajectories"):
+            raise QstarError(f"optimizer.source=random-legal: task {task.name!r} cannot make random legal trajectories; use source=gold")
+        for problem in task.problems(split):
+            pairs += [(task.prompt(problem), seg.join("", steps)) for steps in task.random_legal_trajectories(problem, cap, rng)]
+        return pairs
+    if source == "right-paths":
+        if not ctx.data:
+            raise QstarError("optimizer.source=right-paths needs data=<trees.jsonl written by qstar search>")
+        if split != ctx.split:
+            return []  # validation comes from the held-out share of the trees' problems (see StepDataModule)
+        for r in iter_results(ctx.data):
+            paths = right_paths(r, task)
+            if cap and len(paths) > cap:
+                paths = rng.sample(paths, cap)
+            pairs += [(task.prompt(r.problem), seg.join("", steps)) for steps in paths]
+        return pairs
+    if ctx.data and split == ctx.split and source == "auto":
         for r in iter_results(ctx.data):
             if r.correct:
                 pairs.append((task.prompt(r.problem), seg.join("", r.path_steps())))
@@ -83,6 +109,25 @@ def trajectories(ctx: TrainContext, split: str, cap: int, seed: int) -> list[tup
     return pairs
 
 
+def right_paths(result, task) -> list[list[str]]:
+    """Every distinct root-to-leaf path of a searched tree whose final answer the task accepts
+    (rejection sampling: the outcome check, nothing else), in node order."""
+    by_id = {n.id: n for n in result.nodes}
+    out, seen = [], set()
+    for n in result.nodes:
+        if not n.terminal or n.answer is None or not task.is_correct(result.problem, n.answer):
+            continue
+        steps, cur = [], n
+        while cur.parent is not None:
+            steps.append(cur.step)
+            cur = by_id[cur.parent]
+        steps.reverse()
+        if tuple(steps) not in seen:
+            seen.add(tuple(steps))
+            out.append(steps)
+    return out
+
+
 class StepDataModule(L.LightningDataModule):
     def __init__(self, ctx: TrainContext, cfg: SFTConfig, tokenizer, max_len: int):
         super().__init__()
@@ -90,11 +135,18 @@ class StepDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         def build(split):
-            pairs = trajectories(self.ctx, split, self.cfg.max_per_problem, self.ctx.seed)
+            pairs = trajectories(self.ctx, split, self.cfg.max_per_problem, self.ctx.seed, self.cfg.source)
             return [encode(self.tokenizer, p, c, self.max_len) for p, c in pairs]
 
         self.train_set = build(self.ctx.split)
         self.val_set = build(self.ctx.val_split)
+        if not self.val_set and self.train_set:  # right-paths: hold out a tenth of the paths
+            rng = random.Random(self.ctx.seed)
+            rng.shuffle(self.train_set)
+            cut = max(1, len(self.train_set) // 10)
+            self.val_set, self.train_set = self.train_set[:cut], self.train_set[cut:] or self.train_set[:cut]
+        if not self.train_set:
+            raise QstarError("no trajectory to train on: the trees hold no right answer (optimizer.source=right-paths)")
 
     def _loader(self, data, shuffle):
         return DataLoader(
@@ -167,6 +219,17 @@ class SFTOptimizer:
         return export_hf(module.model, tok, ctx.out_dir / "model")
 
 
+@dataclass
+class RFTConfig(SFTConfig):
+    """Rejection-sampling fine-tuning: SFT on every right path of searched trees (``data=``)."""
+
+    name: str = "rft"  # the registered name: optimizer=rft
+    lr: float = 1e-4  # fine-tuning a trained policy: a tenth of SFT's rate from scratch
+    warmup_steps: int = 20  # linear warm-up (at most a tenth of training), then cosine decay to lr/10
+    source: str = "right-paths"  # every right leaf of data= (see SFTConfig.source)
+
+
 @hookimpl
 def qstar_register_optimizers(register):
     register("sft", SFTOptimizer, SFTConfig)
+    register("rft", SFTOptimizer, RFTConfig)

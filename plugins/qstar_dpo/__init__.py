@@ -1,0 +1,255 @@
+"""Optimizer ``dpo``: step-level Direct Preference Optimization from sibling steps of searched trees.
+
+Data (:func:`step_pairs`): the step labels ``qstar label`` writes (TRL stepwise records with node
+ids and soft Monte-Carlo labels) are read back into trees; two children of the same node are two
+continuations of one prefix, so the better-labelled one is *chosen* and the other *rejected* when
+their labels differ by at least ``margin`` — step-level preference pairs as in Step-DPO (Lai et
+al., 2024), with AI-feedback labels (Math-Shepherd rollouts) instead of human or GPT-4 ones.
+Records follow TRL's preference format: ``{"prompt", "chosen", "rejected"}`` (the prompt holds the
+task prompt and the steps before, chosen/rejected one step each, delimiter included).
+
+Loss (Rafailov et al., 2023): ``-log σ(β · [(log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r))])``
+with log-probs summed over the step's tokens only and ``π_ref`` the frozen start policy. Logged:
+``train/loss``, ``val/loss``, ``val/reward_accuracy`` (share of pairs whose implicit reward
+β·(log π − log π_ref) ranks chosen above rejected) and ``val/reward_margin``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from qstar import hookimpl
+from qstar.engine import stable_int
+from qstar.errors import QstarError
+from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
+from qstar.tree import atomic_write_text
+
+__all__ = ["DPOConfig", "DPOModule", "DPOOptimizer", "step_pairs"]
+
+
+@dataclass
+class DPOConfig:
+    name: str = "dpo"  # the registered name: optimizer=dpo
+    beta: float = 0.1  # strength of the pull towards the reference policy (DPO's β)
+    margin: float = 0.25  # a pair needs |label(chosen) − label(rejected)| ≥ this
+    max_pairs_per_prefix: int = 4  # the best sibling against at most this many worse ones
+    lr: float = 1e-4  # AdamW learning rate
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 20  # linear warm-up, then cosine decay to lr/10
+    batch_size: int = 32  # preference pairs per batch
+    val_percent: float = 10.0  # problems held out (by id) for validation
+    num_workers: int = 0  # DataLoader worker processes
+
+    def __post_init__(self):
+        if not self.beta > 0:
+            raise QstarError(f"optimizer.beta={self.beta}: must be positive")
+        if not self.lr > 0:
+            raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
+        if not 0 <= self.margin < 1:
+            raise QstarError(f"optimizer.margin={self.margin}: labels are in [0, 1]; use a margin in [0, 1)")
+        if not 0 <= self.val_percent < 100:
+            raise QstarError(f"optimizer.val_percent={self.val_percent}: must be in [0, 100)")
+        for key in ("max_pairs_per_prefix", "batch_size"):
+            if getattr(self, key) < 1:
+                raise QstarError(f"optimizer.{key}={getattr(self, key)}: must be at least 1")
+
+
+def read_label_records(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise QstarError(f"data file {path} does not exist: pass data=<labels.jsonl written by qstar label>")
+    records = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            raise QstarError(f"{path}:{n}: not JSON; pass data=<labels.jsonl written by qstar label>") from None
+        if not {"prompt", "completions", "soft_labels", "node_ids", "problem_id"} <= set(r):
+            raise QstarError(f"{path}:{n}: not a step-label record (needs prompt, completions, soft_labels, node_ids, problem_id): write it with qstar label")
+        records.append(r)
+    if not records:
+        raise QstarError(f"data file {path} holds no step labels: pass data=<labels.jsonl written by qstar label>")
+    return records
+
+
+def step_pairs(records: list[dict], delimiter: str = "\n", margin: float = 0.25, max_pairs_per_prefix: int = 4) -> list[dict]:
+    """Preference pairs between sibling steps (same problem, same parent node).
+
+    For every node with two or more labelled children, the child with the highest label is
+    chosen against each sibling labelled at least ``margin`` lower (the lowest first, at most
+    ``max_pairs_per_prefix``). Ties among the best keep the first seen."""
+    nodes: dict[tuple[str, int], dict] = {}
+    for r in records:
+        parent = 0
+        for depth, (step, label, nid) in enumerate(zip(r["completions"], r["soft_labels"], r["node_ids"])):
+            nodes.setdefault((r["problem_id"], nid), {"step": step, "label": float(label), "parent": parent,
+                                                      "prefix": r["completions"][:depth], "prompt": r["prompt"]})
+            parent = nid
+    children: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for (pid, _), n in nodes.items():
+        children[(pid, n["parent"])].append(n)
+    pairs = []
+    for (pid, parent), kids in children.items():
+        distinct = list({k["step"]: k for k in kids}.values())
+        if len(distinct) < 2:
+            continue
+        best = max(distinct, key=lambda k: k["label"])
+        worse = sorted((k for k in distinct if best["label"] - k["label"] >= margin), key=lambda k: k["label"])
+        for w in worse[:max_pairs_per_prefix]:
+            pairs.append({
+                "prompt": best["prompt"] + "".join(s + delimiter for s in best["prefix"]),
+                "chosen": best["step"] + delimiter,
+                "rejected": w["step"] + delimiter,
+                "problem_id": pid,
+                "chosen_label": best["label"],
+                "rejected_label": w["label"],
+            })
+    return pairs
+
+
+def encode_pair(tok, pair: dict, max_len: int) -> dict | None:
+    p = tok(pair["prompt"], add_special_tokens=False)["input_ids"]
+    out = {}
+    for side in ("chosen", "rejected"):
+        c = tok(pair[side], add_special_tokens=False)["input_ids"]
+        if len(p) + len(c) > max_len or not c:
+            return None
+        out[side] = (p + c, len(p))
+    return out
+
+
+def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    seqs = [b[s] for b in batch for s in ("chosen", "rejected")]  # chosen_0, rejected_0, chosen_1, …
+    n = max(len(ids) for ids, _ in seqs)
+    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), n), dtype=torch.long)
+    step = torch.zeros((len(seqs), n), dtype=torch.bool)  # the step's tokens: the only ones scored
+    for i, (x, start) in enumerate(seqs):
+        ids[i, : len(x)] = torch.tensor(x)
+        mask[i, : len(x)] = 1
+        step[i, start : len(x)] = True
+    return {"input_ids": ids, "attention_mask": mask, "step_mask": step}
+
+
+def step_logprobs(model, batch) -> torch.Tensor:
+    """Sum of log π(token) over each row's step tokens."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+    targets = batch["input_ids"][:, 1:]
+    lp = torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (lp * batch["step_mask"][:, 1:]).sum(-1)
+
+
+class DPOModule(L.LightningModule):
+    def __init__(self, policy, cfg: DPOConfig):
+        super().__init__()
+        self.model, self.cfg = policy, cfg
+        self.ref = copy.deepcopy(policy).eval()
+        for p in self.ref.parameters():
+            p.requires_grad_(False)
+
+    def _loss(self, batch):
+        pi = step_logprobs(self.model, batch)
+        with torch.no_grad():
+            ref = step_logprobs(self.ref, batch)
+        chosen, rejected = (pi - ref)[0::2], (pi - ref)[1::2]  # implicit rewards / β
+        logits = self.cfg.beta * (chosen - rejected)
+        return -F.logsigmoid(logits).mean(), (logits > 0).float().mean(), logits.mean()
+
+    def training_step(self, batch, batch_idx):
+        loss, acc, margin = self._loss(batch)
+        n = batch["input_ids"].shape[0] // 2
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log("train/reward_accuracy", acc, batch_size=n)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss, acc, margin = self._loss(batch)
+        n = batch["input_ids"].shape[0] // 2
+        self.log("val/loss", loss, prog_bar=True, batch_size=n)
+        self.log("val/reward_accuracy", acc, batch_size=n)
+        self.log("val/reward_margin", margin, batch_size=n)
+
+    def state_dict(self, *args, **kwargs):
+        # the reference is the start policy, rebuilt from it on load: keep it out of checkpoints
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("ref.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        return super().load_state_dict(state_dict, strict=False, **kwargs)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        return warmup_cosine(opt, self.trainer.estimated_stepping_batches, self.cfg.warmup_steps)
+
+
+class PairDataModule(L.LightningDataModule):
+    def __init__(self, pairs: list[dict], cfg: DPOConfig, tok, max_len: int, seed: int):
+        super().__init__()
+        self.pairs, self.cfg, self.tok, self.max_len, self.seed = pairs, cfg, tok, max_len, seed
+
+    def setup(self, stage: str | None = None) -> None:
+        def held_out(pid: str) -> bool:
+            return stable_int(f"{self.seed}/{pid}") % 10_000 < self.cfg.val_percent * 100
+
+        encoded = [(p["problem_id"], encode_pair(self.tok, p, self.max_len)) for p in self.pairs]
+        self.train_set = [e for pid, e in encoded if e is not None and not held_out(pid)]
+        self.val_set = [e for pid, e in encoded if e is not None and held_out(pid)]
+        if not self.train_set:
+            raise QstarError("no preference pair fits the model's context: lower optimizer.margin or use a longer-context model")
+
+    def _loader(self, data, shuffle):
+        pad_id = self.tok.pad_token_id
+        return DataLoader(data, batch_size=self.cfg.batch_size, shuffle=shuffle, num_workers=self.cfg.num_workers,
+                          collate_fn=lambda b: collate(b, pad_id))
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set or self.train_set[:1], False)
+
+
+class DPOOptimizer:
+    data_kind = "labels"  # data= is a labels.jsonl, not trees
+
+    def __init__(self, cfg: DPOConfig):
+        self.cfg = cfg
+
+    def fit(self, ctx: TrainContext) -> Path:
+        from qstar_hf.model import load_causal_lm, load_tokenizer
+
+        if not ctx.data:
+            raise QstarError("optimizer=dpo needs data=<labels.jsonl written by qstar label> (sibling steps with labels)")
+        if not ctx.model.name_or_path:
+            raise QstarError("optimizer=dpo fine-tunes a policy: set model.name_or_path (e.g. pkg://qstar_game24/policy)")
+        pairs = step_pairs(read_label_records(ctx.data), ctx.segmenter.delimiter, self.cfg.margin, self.cfg.max_pairs_per_prefix)
+        if not pairs:
+            raise QstarError(f"no sibling steps in {ctx.data} differ by optimizer.margin={self.cfg.margin}: lower the margin or label more trees")
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(ctx.out_dir / "pairs.jsonl", "".join(json.dumps(p) + "\n" for p in pairs))
+        L.seed_everything(ctx.seed, workers=True)
+        tok = load_tokenizer(ctx.model.name_or_path)
+        policy = load_causal_lm(ctx.model.name_or_path).train()
+        max_len = getattr(policy.config, "n_positions", None) or getattr(policy.config, "max_position_embeddings", 512)
+        module = DPOModule(policy, self.cfg)
+        data = PairDataModule(pairs, self.cfg, tok, max_len, ctx.seed)
+        trainer = build_trainer(ctx.trainer, ctx.out_dir)
+        best = fit(trainer, module, data, ctx.out_dir, ctx.resume)
+        if best:
+            module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        return export_hf(module.model, tok, ctx.out_dir / "model")
+
+
+@hookimpl
+def qstar_register_optimizers(register):
+    register("dpo", DPOOptimizer, DPOConfig)
