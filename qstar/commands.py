@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree as RichTree
@@ -331,6 +331,30 @@ def view(cfg: DictConfig) -> Path:
         raise QstarError(f"cannot write out={out} ({e.strerror}): pick a writable path") from None
     console.print(f"page: {out} ({len(results)} trees; open it in a browser, it needs no network)")
     return out
+
+
+# ------------------------------------------------------------------------------------ loop
+
+
+def loop(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Rounds of search → label → train PRM → train policy → eval (see :mod:`qstar.loop`)."""
+    from qstar.loop import DATA_OF, Loop
+
+    if cfg.optimizer.name not in DATA_OF:  # before the run directory is made
+        raise QstarError(f"optimizer={cfg.optimizer.name!r}: qstar loop trains the policy with one of {', '.join(DATA_OF)}")
+    out = output_dir(cfg, "loop")
+    with open_dict(cfg):
+        cfg.out_dir = str(out)
+    rows = Loop(cfg).run()
+    table = Table(title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)")
+    for col in ("round", "greedy pass@1", "search solved", "search tokens/problem", "train tokens", "wall s"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["round"]), f"{100 * r['greedy_pass@1']:.0f}%", f"{100 * r['search_solve_rate']:.0f}%",
+                      f"{r['search_generated_tokens_per_problem']:.0f}", str(r["train_tokens"]), f"{r['wall_time']:.0f}")
+    console.print(table)
+    console.print(f"rounds: {out / 'rounds.json'}, {out / 'rounds.png'}")
+    return rows
 
 
 # --------------------------------------------------------------------------------- plugins

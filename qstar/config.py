@@ -174,6 +174,38 @@ class ViewConfig:
 
 
 @dataclass
+class LoopConfig:
+    seed: int = 0  # every stage's seed (sampling and training)
+    overrides: list = field(default_factory=list)  # given to every stage (task=…, expander.max_batch_sequences=…)
+    rounds: int = 3  # rounds of search → label → train PRM → train policy → eval (round 0 evaluates the start)
+    optimizer: Any = MISSING  # how the policy learns: optimizer=dpo (sibling step pairs from the labels) | rft (right paths of the trees); its options too
+    start_policy: str = "pkg://qstar_game24/p0"  # the policy of round 0 (P0: has never seen a solution)
+    start_prm: str = "pkg://qstar_game24/prm"  # the PRM of round 0; each round continues training it on its new labels
+    train_split: str = "train"  # the split each round searches and labels
+    train_every: int = 6  # every Nth puzzle of it
+    train_limit: int = 0  # first N of those (0 = all)
+    label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
+    prm_steps: int = 200  # PRM training steps per round
+    policy_steps: int = 200  # policy training steps per round
+    search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
+    prm_overrides: list = field(default_factory=list)  # overrides of the PRM training (optimizer.lr=…)
+    policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
+    eval_split: str = "test"  # the split every round is evaluated on
+    eval_limit: int = 0  # first N problems of it (0 = all)
+    out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
+
+    def __post_init__(self):
+        if self.rounds < 0:
+            raise QstarError(f"rounds={self.rounds}: use 0 (evaluate the start only) or more")
+        for key in ("train_every", "label_n", "prm_steps", "policy_steps"):
+            if getattr(self, key) < 1:
+                raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
+        for key in ("train_limit", "eval_limit"):
+            if getattr(self, key) < 0:
+                raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
+
+
+@dataclass
 class PluginsConfig:
     pass
 
@@ -186,6 +218,7 @@ SCHEMAS = {
     "label": LabelConfig,
     "compare": CompareConfig,
     "view": ViewConfig,
+    "loop": LoopConfig,
     "plugins": PluginsConfig,
 }
 

@@ -181,6 +181,16 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["compare", "prm.aggregate=max"], ["scorer.aggregate='max'"]),
     (["compare", "tree_search.k=0"], ["search.k=0"]),
     (["compare", "limit=-1"], ["limit=-1"]),
+    # offline RL, the loop, the expanders
+    (["train", "optimizer=dpo", "optimizer.margin=1.5"], ["optimizer.margin=1.5", "[0, 1)"]),
+    (["train", "optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
+    (["train", "optimizer=sft", "optimizer.source=web"], ["optimizer.source='web'", "random-legal"]),
+    (["loop", "rounds=-1"], ["rounds=-1"]),
+    (["loop", "optimizer=ppo"], ["optimizer", "ppo"]),
+    (["loop", "label_n=0"], ["label_n=0"]),
+    (["loop", "optimizer=prm"], ["optimizer='prm'", "dpo, rft"]),
+    (["solve", "expander.kv_cache_mb=-1"], ["expander.kv_cache_mb=-1", "MiB"]),
+    (["solve", "expander=vllm", "expander.block_size=0"], ["expander.block_size=0"]),
     # other commands
     (["plugins", "foo=1"], ["'foo'"]),
     (["sovle"], ["unknown command 'sovle'"]),
@@ -214,7 +224,7 @@ def assert_one_line(code, out: str, err: str, needles: list[str]) -> None:
 
 def test_the_sweep_covers_every_command():
     assert len(CASES) >= 40
-    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "compare", "view", "plugins"}
+    assert {args[0] for args, _ in CASES} >= {"solve", "search", "eval", "train", "label", "compare", "view", "loop", "plugins"}
 
 
 @pytest.mark.parametrize("args,needles", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])

@@ -1,0 +1,195 @@
+"""``qstar loop``: search → label → train the PRM → train the policy → evaluate, round after round.
+
+Every stage is an ordinary qstar command run in its own process (``qstar search``, ``qstar label``,
+``qstar train``, ``qstar eval``), with its output, its composed config (``.hydra/``) and its log in
+``<out_dir>/round-<r>/<stage>/``. A stage that finishes writes ``done.json`` (wall time, tokens);
+a rerun of the same ``qstar loop`` skips finished stages and resumes the interrupted one where it
+stopped (search, label and eval skip the problems already written; a training stage continues from
+its ``last.ckpt``). So a loop survives the end of a session: run the same command again.
+
+The labels come from AI feedback only: Monte-Carlo rollouts by the current policy, with the task's
+final-answer check at the end of each rollout. No gold solution and no look-ahead reaches a stage
+that trains: search runs in the *learned* setting (the current PRM and the policy's log-probs).
+
+Round 0 evaluates the start policy and PRM; round r ≥ 1 trains on trees searched by round r − 1's
+models. Outputs: ``rounds.json`` and ``rounds.png`` (greedy pass@1 and learned-search solve rate
+per round) and the round table on the console.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from qstar.errors import QstarError
+from qstar.tree import atomic_write_text
+
+DATA_OF = {"dpo": "labels", "rft": "trees"}  # what each policy optimizer trains on
+
+
+def _qstar(args: list[str], log: Path, stage: str) -> None:
+    """Run one qstar command in a child process, its output to ``log``; a failure stops the loop
+    with the log's last line (the child's own one-line error)."""
+    cmd = [sys.executable, "-m", "qstar.cli", *args]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(f"\n$ qstar {' '.join(args)}\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ})
+    if proc.returncode != 0:
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        last = (lines[-1] if lines else "no output").removeprefix("qstar: error: ")
+        raise QstarError(f"loop stage {stage} failed: {last} (log: {log})")
+
+
+def _tokens(trees: Path) -> int:
+    total = 0
+    if trees.exists():
+        for line in trees.read_text().splitlines():
+            if line.strip():
+                total += json.loads(line)["budget"]["generated_tokens"]
+    return total
+
+
+def _label_tokens(log: Path) -> int:
+    # qstar label prints "labels: … (N rollout prompts, M generated tokens, …)"
+    for line in reversed(log.read_text().splitlines() if log.exists() else []):
+        if "generated tokens" in line and "rollout prompts" in line:
+            return int(line.split("rollout prompts, ")[1].split(" generated")[0])
+    return 0
+
+
+class Loop:
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self.optimizer = cfg.optimizer.name
+        if self.optimizer not in DATA_OF:
+            raise QstarError(f"optimizer={self.optimizer!r}: qstar loop trains the policy with one of {', '.join(DATA_OF)}")
+        self.common = [f"seed={cfg.seed}", *cfg.overrides]
+
+    # -- stages -------------------------------------------------------------------------------
+    def stage(self, r: int, name: str, args: list[str]) -> dict:
+        d = self.out / f"round-{r}" / name
+        done = d / "done.json"
+        if done.exists():
+            return json.loads(done.read_text())
+        t0 = time.perf_counter()
+        if args[0] == "train" and (d / "checkpoints" / "last.ckpt").exists():
+            args = [*args, "resume=true"]
+        _qstar([*args, f"out_dir={d}", *(["progress=false"] if args[0] in ("search", "label", "eval") else [])], d / "log.txt", f"round-{r}/{name}")
+        info: dict[str, Any] = {"wall_time": time.perf_counter() - t0}
+        if args[0] == "search":
+            info["generated_tokens"] = _tokens(d / "trees.jsonl")
+        if args[0] == "label":
+            info["generated_tokens"] = _label_tokens(d / "log.txt")
+        if args[0] == "eval":
+            info["results"] = json.loads((d / "results.json").read_text())
+        atomic_write_text(done, json.dumps(info, indent=2) + "\n")
+        return info
+
+    def evaluate(self, r: int, policy: str, prm: str) -> dict:
+        c = self.cfg
+        split = [f"split={c.eval_split}", f"limit={c.eval_limit}", f"model.name_or_path={policy}"]
+        greedy = self.stage(r, "eval-greedy", ["eval", *self.common, *split, "search=best-of-n", "search.n=1",
+                                               "search.select=majority", "~scorer", "expander.temperature=0"])
+        searched = self.stage(r, "eval-search", ["eval", *self.common, *split, "scorer=prm", f"scorer.model={prm}",
+                                                 "setting=learned", *c.search_overrides])
+        return {"greedy": greedy["results"], "search": searched["results"],
+                "wall_time": greedy["wall_time"] + searched["wall_time"]}
+
+    def round(self, r: int, policy: str, prm: str) -> tuple[str, str, dict]:
+        c = self.cfg
+        d = self.out / f"round-{r}"
+        subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
+        search = self.stage(r, "search", ["search", *self.common, *subset, f"model.name_or_path={policy}", "scorer=prm",
+                                          f"scorer.model={prm}", "setting=learned", *c.search_overrides])
+        label = self.stage(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", f"model.name_or_path={policy}",
+                                        "labeler=mc-rollout", f"labeler.n={c.label_n}"])
+        labels = d / "label" / "labels.jsonl"
+        trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]
+        prm_stage = self.stage(r, "prm", ["train", *self.common, "optimizer=prm", "optimizer.target=hard", f"model.name_or_path={prm}",
+                                          f"data={labels}", f"trainer.max_steps={c.prm_steps}", *trainer, *c.prm_overrides])
+        data = labels if DATA_OF[self.optimizer] == "labels" else d / "search" / "trees.jsonl"
+        options = [f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
+                   for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items() if k != "name"]
+        pol = self.stage(r, "policy", ["train", *self.common, f"optimizer={self.optimizer}", *options, f"model.name_or_path={policy}",
+                                       f"data={data}", f"trainer.max_steps={c.policy_steps}", *trainer, *c.policy_overrides])
+        new_policy, new_prm = str(d / "policy" / "model"), str(d / "prm" / "model")
+        ev = self.evaluate(r, new_policy, new_prm)
+        spent = {
+            "tokens": search["generated_tokens"] + label["generated_tokens"],
+            "wall_time": search["wall_time"] + label["wall_time"] + prm_stage["wall_time"] + pol["wall_time"] + ev["wall_time"],
+        }
+        return new_policy, new_prm, {**ev, **spent}
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        c = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_same_run()
+        atomic_write_text(self.out / "loop.yaml", OmegaConf.to_yaml(c))
+        policy, prm = c.start_policy, c.start_prm
+        start = self.evaluate(0, policy, prm)
+        rows = [self._row(0, start, 0, start["wall_time"])]
+        for r in range(1, c.rounds + 1):
+            policy, prm, info = self.round(r, policy, prm)
+            rows.append(self._row(r, info, info["tokens"], info["wall_time"]))
+            self._save(rows)
+        self._save(rows)
+        return rows
+
+    def _check_same_run(self) -> None:
+        """A rerun in the same ``out_dir`` must be the same loop (only ``rounds`` may grow): its
+        finished stages are reused, and stages made under another config would mix two runs."""
+        saved = self.out / "loop.yaml"
+        if not saved.exists():
+            return
+        old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+        new = OmegaConf.to_container(self.cfg, resolve=True)
+        for key in sorted(set(old) | set(new)):
+            if key not in ("rounds", "out_dir") and old.get(key) != new.get(key):
+                raise QstarError(
+                    f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
+                    "rerun with the same settings (only rounds may change) or pick another out_dir"
+                )
+
+    @staticmethod
+    def _row(r: int, ev: dict, tokens: int, wall: float) -> dict:
+        g, s = ev["greedy"], ev["search"]
+        return {
+            "round": r,
+            "greedy_pass@1": g["solved"] / max(g["problems"], 1),
+            "search_solve_rate": s["solved"] / max(s["problems"], 1),
+            "search_generated_tokens_per_problem": s["generated_tokens_per_problem"],
+            "problems": g["problems"],
+            "train_tokens": tokens,
+            "wall_time": wall,
+        }
+
+    def _save(self, rows: list[dict]) -> None:
+        atomic_write_text(self.out / "rounds.json", json.dumps({"optimizer": self.optimizer, "rounds": rows}, indent=2) + "\n")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from qstar.compare import save_png
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = [row["round"] for row in rows]
+        ax.plot(xs, [100 * row["greedy_pass@1"] for row in rows], marker="o", label="greedy pass@1 (no search)")
+        ax.plot(xs, [100 * row["search_solve_rate"] for row in rows], marker="s", label="learned-setting search")
+        ax.set_xlabel("round")
+        ax.set_ylabel(f"solved, % of {self.cfg.eval_split}")
+        ax.set_xticks(xs)
+        ax.set_title(f"qstar loop, optimizer={self.optimizer}")
+        ax.legend()
+        save_png(fig, self.out / "rounds.png")
