@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from qstar.errors import QstarError
 from qstar.tree import atomic_write_text
 
-DATA_OF = {"dpo": "labels", "rft": "trees"}  # what each policy optimizer trains on
+DATA_OF = {"dpo": "labels", "ilql": "labels", "rft": "trees"}  # what each policy optimizer trains on
 
 
 def _qstar(args: list[str], log: Path, stage: str) -> None:
@@ -95,9 +95,18 @@ class Loop:
         atomic_write_text(done, json.dumps(info, indent=2) + "\n")
         return info
 
+    @staticmethod
+    def policy_args(policy: str) -> list[str]:
+        """The policy's checkpoint, and ``expander=ilql`` when it carries ILQL heads (then its
+        samples are Q-guided, in search, labelling and evaluation alike)."""
+        from qstar_hf.model import resolve_path
+
+        ilql = (Path(resolve_path(policy)) / "ilql_heads.safetensors").is_file()
+        return [f"model.name_or_path={policy}", *(["expander=ilql"] if ilql else [])]
+
     def evaluate(self, r: int, policy: str, prm: str) -> dict:
         c = self.cfg
-        split = [f"split={c.eval_split}", f"limit={c.eval_limit}", f"model.name_or_path={policy}"]
+        split = [f"split={c.eval_split}", f"limit={c.eval_limit}", *self.policy_args(policy)]
         greedy = self.stage(r, "eval-greedy", ["eval", *self.common, *split, "search=best-of-n", "search.n=1",
                                                "search.select=majority", "~scorer", "expander.temperature=0"])
         searched = self.stage(r, "eval-search", ["eval", *self.common, *split, "scorer=prm", f"scorer.model={prm}",
@@ -109,9 +118,9 @@ class Loop:
         c = self.cfg
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
-        search = self.stage(r, "search", ["search", *self.common, *subset, f"model.name_or_path={policy}", "scorer=prm",
+        search = self.stage(r, "search", ["search", *self.common, *subset, *self.policy_args(policy), "scorer=prm",
                                           f"scorer.model={prm}", "setting=learned", *c.search_overrides])
-        label = self.stage(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", f"model.name_or_path={policy}",
+        label = self.stage(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *self.policy_args(policy),
                                         "labeler=mc-rollout", f"labeler.n={c.label_n}"])
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]

@@ -37,9 +37,7 @@ def policy_dir() -> Path:
     return path
 
 
-@pytest.fixture
-def compose():
-    """Compose a command's config like the CLI does (schemas stored, Hydra cleared afterwards)."""
+def _composer():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -53,7 +51,24 @@ def compose():
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
             return hydra_compose(config_name=command, overrides=overrides or [])
 
-    yield _compose
+    return _compose
+
+
+@pytest.fixture
+def compose():
+    """Compose a command's config like the CLI does (schemas stored, Hydra cleared afterwards)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    yield _composer()
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="module")
+def compose_module():
+    """``compose`` for module-scoped fixtures (a model trained once for several tests)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    yield _composer()
     GlobalHydra.instance().clear()
 
 
