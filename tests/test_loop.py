@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import run_cli
 
 SMALL = ["rounds=0", "eval_limit=1", "start_policy=pkg://qstar_game24/policy"]
 
 
+@pytest.mark.slow  # two evaluations of the start policy (about 40 s)
 def test_a_rerun_with_other_settings_is_refused(tmp_path):
     out = f"out_dir={tmp_path}"
     first = run_cli("loop", *SMALL, out)
