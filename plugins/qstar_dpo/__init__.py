@@ -227,6 +227,7 @@ class DPOOptimizer:
 
     def fit(self, ctx: TrainContext) -> Path:
         from qstar_hf.model import load_causal_lm, load_tokenizer
+        from qstar_rm.model import max_length
 
         if not ctx.data:
             raise QstarError("optimizer=dpo needs data=<labels.jsonl written by qstar label> (sibling steps with labels)")
@@ -240,7 +241,7 @@ class DPOOptimizer:
         L.seed_everything(ctx.seed, workers=True)
         tok = load_tokenizer(ctx.model.name_or_path)
         policy = load_causal_lm(ctx.model.name_or_path).train()
-        max_len = getattr(policy.config, "n_positions", None) or getattr(policy.config, "max_position_embeddings", 512)
+        max_len = max_length(policy)
         module = DPOModule(policy, self.cfg)
         data = PairDataModule(pairs, self.cfg, tok, max_len, ctx.seed)
         trainer = build_trainer(ctx.trainer, ctx.out_dir)

@@ -259,6 +259,7 @@ class ILQLOptimizer:
     def fit(self, ctx: TrainContext) -> Path:
         from qstar_dpo import read_label_records
         from qstar_hf.model import check_model_path, load_causal_lm, load_tokenizer
+        from qstar_rm.model import max_length
 
         if not ctx.data:
             raise QstarError("optimizer=ilql needs data=<labels.jsonl written by qstar label> (labelled paths)")
@@ -268,7 +269,7 @@ class ILQLOptimizer:
         L.seed_everything(ctx.seed, workers=True)
         tok = load_tokenizer(ctx.model.name_or_path)
         lm = load_causal_lm(ctx.model.name_or_path).train()
-        max_len = getattr(lm.config, "n_positions", None) or getattr(lm.config, "max_position_embeddings", 512)
+        max_len = max_length(lm)
         episodes = transitions(tok, records, ctx.segmenter.delimiter, self.cfg.reward, max_len)
         if not episodes:
             raise QstarError(f"no labelled path of {ctx.data} fits the model's {max_len} positions")
