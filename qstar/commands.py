@@ -251,11 +251,17 @@ def label(cfg: DictConfig) -> Path:
         engine = Engine(task, segmenter, expander, None, hook=registry.pm.hook, batch_problems=cfg.batch_problems)
         sizes = {r.problem.id: len(r.nodes) for r in todo}
         budget = {"expansions": 0, "generated_tokens": 0, "prompt_tokens": 0}
+        # budget.json: what labelling the problems in labels.jsonl spent, kept with them one
+        # problem at a time, so a resumed run adds to what the interrupted one recorded
+        spent_file = out / "budget.json"
+        spent = json.loads(spent_file.read_text()) if spent_file.exists() and writer.done else {}
 
         def done(tree):
             for key in budget:
                 budget[key] += getattr(tree.budget, key)
+                spent[key] = spent.get(key, 0) + getattr(tree.budget, key)
             writer.write(tree.problem.id, records(tree, sizes[tree.problem.id], labeler_cfg))
+            atomic_write_text(spent_file, json.dumps(spent) + "\n")
             bar.advance(task_id)
 
         with _progress() as bar:

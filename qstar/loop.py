@@ -58,12 +58,9 @@ def _tokens(trees: Path) -> int:
     return total
 
 
-def _label_tokens(log: Path) -> int:
-    # qstar label prints "labels: … (N rollout prompts, M generated tokens, …)"
-    for line in reversed(log.read_text().splitlines() if log.exists() else []):
-        if "generated tokens" in line and "rollout prompts" in line:
-            return int(line.split("rollout prompts, ")[1].split(" generated")[0])
-    return 0
+def _label_tokens(out: Path) -> int:
+    f = out / "budget.json"  # written by qstar label: what labelling its problems spent
+    return json.loads(f.read_text())["generated_tokens"] if f.exists() else 0
 
 
 class Loop:
@@ -89,7 +86,7 @@ class Loop:
         if args[0] == "search":
             info["generated_tokens"] = _tokens(d / "trees.jsonl")
         if args[0] == "label":
-            info["generated_tokens"] = _label_tokens(d / "log.txt")
+            info["generated_tokens"] = _label_tokens(d)
         if args[0] == "eval":
             info["results"] = json.loads((d / "results.json").read_text())
         atomic_write_text(done, json.dumps(info, indent=2) + "\n")

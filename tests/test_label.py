@@ -123,7 +123,10 @@ def test_label_command_writes_trl_records_and_a_rerun_skips_finished_trees(compo
     first = path.read_text()
     recs = [json.loads(x) for x in first.splitlines()]
     assert {"prompt", "completions", "labels"} <= set(recs[0]) and len(recs) == 3
+    spent = (out / "budget.json").read_text()
+    assert json.loads(spent) == {"expansions": 0, "generated_tokens": 0, "prompt_tokens": 0}  # exact labels: no model
     assert commands.label(cfg).read_text() == first  # resumed: nothing redone, nothing duplicated
+    assert (out / "budget.json").read_text() == spent
 
 
 def test_verifier_labels_a_legal_dead_step_0():

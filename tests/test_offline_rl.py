@@ -77,7 +77,7 @@ def test_dpo_starts_at_log2_its_loss_falls_and_the_policy_prefers_chosen_steps(c
     data = tmp_path / "labels.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "dpo"
-    cfg = compose("train", ["optimizer=dpo", f"model.name_or_path={base / 'model'}", f"data={data}", f"out_dir={out}",
+    cfg = compose("train", ["optimizer=dpo", "optimizer.rpo_alpha=0", f"model.name_or_path={base / 'model'}", f"data={data}", f"out_dir={out}",
                             "split=val", "optimizer.lr=3e-3", "optimizer.batch_size=8", "optimizer.warmup_steps=2",
                             "trainer.max_steps=30", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false"])
     exported = commands.train(cfg)

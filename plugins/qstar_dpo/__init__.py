@@ -9,7 +9,13 @@ Records follow TRL's preference format: ``{"prompt", "chosen", "rejected"}`` (th
 task prompt and the steps before, chosen/rejected one step each, delimiter included).
 
 Loss (Rafailov et al., 2023): ``-log σ(β · [(log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r))])``
-with log-probs summed over the step's tokens only and ``π_ref`` the frozen start policy. Logged:
+with log-probs summed over the step's tokens only and ``π_ref`` the frozen start policy, plus
+``rpo_alpha`` × the chosen step's negative log-likelihood per token (Pang et al., 2024, "Iterative
+Reasoning Preference Optimization"; TRL's ``rpo_alpha``). The NLL term is on by default (1.0, the
+paper's value): with pure DPO (``rpo_alpha=0``) the first loop round from P0 collapsed onto steps
+that end in "24" whatever the arithmetic (0/100 greedy and searched on the test split); the NLL
+term keeps the chosen steps likely, so the policy cannot win the margin by making both sides
+unlikely. Logged:
 ``train/loss``, ``val/loss``, ``val/reward_accuracy`` (share of pairs whose implicit reward
 β·(log π − log π_ref) ranks chosen above rejected) and ``val/reward_margin``.
 """
@@ -33,13 +39,14 @@ from qstar.errors import QstarError
 from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
 from qstar.tree import atomic_write_text
 
-__all__ = ["DPOConfig", "DPOModule", "DPOOptimizer", "step_pairs"]
+__all__ = ["DPOConfig", "DPOModule", "DPOOptimizer", "dpo_loss", "step_pairs"]
 
 
 @dataclass
 class DPOConfig:
     name: str = "dpo"  # the registered name: optimizer=dpo
     beta: float = 0.1  # strength of the pull towards the reference policy (DPO's β)
+    rpo_alpha: float = 1.0  # weight of the chosen step's per-token NLL (RPO, Pang et al. 2024); 0 = pure DPO
     margin: float = 0.25  # a pair needs |label(chosen) − label(rejected)| ≥ this
     max_pairs_per_prefix: int = 4  # the best sibling against at most this many worse ones
     lr: float = 1e-4  # AdamW learning rate
@@ -54,6 +61,8 @@ class DPOConfig:
             raise QstarError(f"optimizer.beta={self.beta}: must be positive")
         if not self.lr > 0:
             raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
+        if self.rpo_alpha < 0:
+            raise QstarError(f"optimizer.rpo_alpha={self.rpo_alpha}: must not be negative (0 = pure DPO)")
         if not 0 <= self.margin < 1:
             raise QstarError(f"optimizer.margin={self.margin}: labels are in [0, 1]; use a margin in [0, 1)")
         if not 0 <= self.val_percent < 100:
@@ -150,6 +159,19 @@ def step_logprobs(model, batch) -> torch.Tensor:
     return (lp * batch["step_mask"][:, 1:]).sum(-1)
 
 
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
+             beta: float, rpo_alpha: float = 0.0, chosen_tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The loss on summed step log-probs, one entry per pair: DPO's ``-log σ(β·margin)`` averaged,
+    plus ``rpo_alpha`` × mean(−log π(chosen) / its token count). Also the reward accuracy and the
+    mean β·margin (the logged implicit-reward margin)."""
+    logits = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    loss = -F.logsigmoid(logits).mean()
+    if rpo_alpha:
+        n = chosen_tokens if chosen_tokens is not None else torch.ones_like(policy_chosen)
+        loss = loss + rpo_alpha * (-policy_chosen / n).mean()
+    return {"loss": loss, "accuracy": (logits > 0).float().mean(), "margin": logits.mean()}
+
+
 class DPOModule(L.LightningModule):
     def __init__(self, policy, cfg: DPOConfig):
         super().__init__()
@@ -159,12 +181,12 @@ class DPOModule(L.LightningModule):
             p.requires_grad_(False)
 
     def _loss(self, batch):
-        pi = step_logprobs(self.model, batch)
+        pi = step_logprobs(self.model, batch)  # rows: chosen_0, rejected_0, chosen_1, …
         with torch.no_grad():
             ref = step_logprobs(self.ref, batch)
-        chosen, rejected = (pi - ref)[0::2], (pi - ref)[1::2]  # implicit rewards / β
-        logits = self.cfg.beta * (chosen - rejected)
-        return -F.logsigmoid(logits).mean(), (logits > 0).float().mean(), logits.mean()
+        tokens = batch["step_mask"][0::2, 1:].sum(-1).clamp(min=1)
+        out = dpo_loss(pi[0::2], pi[1::2], ref[0::2], ref[1::2], self.cfg.beta, self.cfg.rpo_alpha, tokens)
+        return out["loss"], out["accuracy"], out["margin"]
 
     def training_step(self, batch, batch_idx):
         loss, acc, margin = self._loss(batch)

@@ -44,7 +44,7 @@ from qstar.errors import QstarError
 from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
 from qstar_hf import HFExpander, HFExpanderConfig
 
-__all__ = ["ILQLConfig", "ILQLModel", "ILQLOptimizer", "ILQLExpander", "ILQLExpanderConfig", "load_heads", "transitions"]
+__all__ = ["ILQLConfig", "ILQLModel", "ilql_loss_terms", "polyak_update", "ILQLOptimizer", "ILQLExpander", "ILQLExpanderConfig", "load_heads", "transitions"]
 
 HEADS_FILE, META_FILE = "ilql_heads.safetensors", "ilql.json"
 
@@ -151,7 +151,12 @@ class ILQLModel(nn.Module):
 
 def ilql_losses(model: ILQLModel, batch: dict, cfg: ILQLConfig) -> dict[str, torch.Tensor]:
     logits, h = model(batch["input_ids"], batch["attention_mask"])
-    heads = model.heads
+    return ilql_loss_terms(logits, h, model.heads, batch, cfg)
+
+
+def ilql_loss_terms(logits: torch.Tensor, h: torch.Tensor, heads: ILQLHeads, batch: dict, cfg: ILQLConfig) -> dict[str, torch.Tensor]:
+    """Every ILQL term from the LM's logits and last hidden states (batch × positions × …); each
+    term is averaged over the action tokens of the batch."""
     # position t predicts token t+1: the state is h[t], the action ids[t+1]
     hs, a = h[:, :-1], batch["input_ids"][:, 1:].unsqueeze(-1)
     act, rew, done = batch["action"][:, 1:], batch["reward"][:, 1:], batch["done"][:, 1:]
@@ -179,6 +184,14 @@ def ilql_losses(model: ILQLModel, batch: dict, cfg: ILQLConfig) -> dict[str, tor
     return {"loss": total, "q": loss_q, "v": loss_v, "cql": loss_cql, "bc": loss_bc}
 
 
+@torch.no_grad()
+def polyak_update(heads: ILQLHeads, rate: float) -> None:
+    """Polyak averaging of the target Q heads: target ← (1 − rate)·target + rate·Q."""
+    for src, dst in ((heads.q1, heads.target_q1), (heads.q2, heads.target_q2)):
+        for p, tp in zip(src.parameters(), dst.parameters()):
+            tp.mul_(1 - rate).add_(p, alpha=rate)
+
+
 class ILQLModule(L.LightningModule):
     def __init__(self, model: ILQLModel, cfg: ILQLConfig):
         super().__init__()
@@ -192,11 +205,7 @@ class ILQLModule(L.LightningModule):
         return losses["loss"]
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        heads = self.model.heads
-        with torch.no_grad():  # Polyak averaging of the target Q heads
-            for src, dst in ((heads.q1, heads.target_q1), (heads.q2, heads.target_q2)):
-                for p, tp in zip(src.parameters(), dst.parameters()):
-                    tp.mul_(1 - self.cfg.polyak).add_(p, alpha=self.cfg.polyak)
+        polyak_update(self.model.heads, self.cfg.polyak)
 
     def validation_step(self, batch, batch_idx):
         losses = ilql_losses(self.model, batch, self.cfg)
