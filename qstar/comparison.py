@@ -51,9 +51,13 @@ def group_node(command: str, group: str, name: str) -> DictConfig:
 
 def apply(cfg: DictConfig, overrides: list[str], command: str = "eval") -> DictConfig:
     """A copy of ``cfg`` with ``overrides`` applied: ``group=name`` swaps in that group option,
-    ``a.b=value`` sets a value (read as YAML: numbers, booleans, lists)."""
+    ``~group`` removes it (``~scorer``: majority vote needs none), ``a.b=value`` sets a value
+    (read as YAML: numbers, booleans, lists)."""
     out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     for o in overrides:
+        if str(o).startswith("~") and str(o)[1:] in GROUPS:  # ~scorer: no component of that kind
+            out[str(o)[1:]] = None
+            continue
         key, sep, value = str(o).partition("=")
         if not sep:
             raise QstarError(f"comparison: override {o!r} is not key=value")

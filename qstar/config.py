@@ -26,6 +26,9 @@ class ModelConfig:
     dtype: str = "float32"  # torch dtype the expander loads the weights in (float32, bfloat16, ...)
     device: str = "cpu"  # where the expander runs the model (cpu, cuda, cuda:1); training uses trainer=
     arch: dict = field(default_factory=dict)  # qstar_hf.model.ArchConfig fields, used when building
+    gguf_file: Optional[str] = None  # a GGUF file inside name_or_path: transformers dequantizes it to dtype on load
+    chat_template: bool = True  # wrap the task's prompt as a user turn of the tokenizer's chat template, when it has one
+    system_prompt: Optional[str] = None  # the chat's system turn (None: the template's own default, if any)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:

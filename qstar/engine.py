@@ -108,6 +108,8 @@ class Tree:
         self.labels: dict[int, float] = {}  # node id → step label in [0, 1] (filled by a labeler)
         self.stream_salt = ""  # separates the sampling streams of another pass over the same problem
         self.stopped: str | None = None  # the limit that ended the search, once one has
+        self.format_prompt: Callable[[str], str] = lambda prompt: prompt  # the expander's (engine sets it)
+        self.head: str | None = None  # the formatted task prompt, once computed
         self._streams = 0
 
     def out_of_budget(self, limits: Limits | None) -> bool:
@@ -161,7 +163,11 @@ class Tree:
         return [n.step for n in self.path(node)[1:]]
 
     def prompt(self, node: Node) -> str:
-        return self.segmenter.join(self.task.prompt(self.problem), self.steps(node))
+        """The policy's input for the step after ``node``: the task's prompt as the model reads it
+        (``head``, e.g. a chat template's user turn), then the steps so far."""
+        if self.head is None:
+            self.head = self.format_prompt(self.task.prompt(self.problem))
+        return self.segmenter.join(self.head, self.steps(node))
 
     def path_logprob(self, node: Node) -> float:
         return sum(n.logprob for n in self.path(node))
@@ -172,8 +178,9 @@ class Tree:
         scores = [n.scores[scorer] if scorer else next(iter(n.scores.values())) for n in self.path(node)[1:] if (scorer in n.scores if scorer else n.scores)]
         return AGGREGATES[aggregate or self.aggregate](scores) if scores else 0.0
 
-    def add(self, parent: Node, step: str, num_tokens: int = 0, logprob: float = 0.0) -> Node:
-        """Add a child step, rule-checked by the task (``valid``, ``terminal``, ``answer``)."""
+    def add(self, parent: Node, step: str, num_tokens: int = 0, logprob: float = 0.0, ended: bool = False) -> Node:
+        """Add a child step, rule-checked by the task (``valid``, ``terminal``, ``answer``);
+        ``ended``: the model closed its answer with this step, so the path ends here too."""
         verdict = self.task.check_step(self.problem, self.steps(parent), step)
         node = Node(
             id=len(self.nodes),
@@ -182,7 +189,7 @@ class Tree:
             depth=parent.depth + 1,
             num_tokens=num_tokens,
             logprob=logprob,
-            terminal=verdict.terminal or parent.depth + 1 >= self.task.max_depth,
+            terminal=verdict.terminal or ended or parent.depth + 1 >= self.task.max_depth,
             answer=verdict.answer,
             valid=verdict.valid,
         )
@@ -252,12 +259,19 @@ class Engine:
     ) -> list[SearchResult]:
         """Search every problem, ``batch_problems`` at a time in lock-step; results in input order."""
         trees = [Tree(p, self.search_task, self.segmenter, judge=self.task, aggregate=self.aggregate) for p in problems]
-        return self._drive(search, trees, on_result)
+        return self._drive(search, self._format(trees), on_result)
+
+    def _format(self, trees: list[Tree]) -> list[Tree]:
+        fmt = getattr(self.expander, "format_prompt", None)  # e.g. a chat template (optional)
+        if fmt is not None:
+            for t in trees:
+                t.format_prompt = fmt
+        return trees
 
     def label(self, labeler: Any, results: Sequence[SearchResult], on_tree: Callable[[Tree], None] | None = None) -> list[Tree]:
         """Run ``labeler.run(tree)`` over copies of searched trees, their rollout requests batched
         across trees like a search's; returns the grown trees (``tree.labels`` filled)."""
-        trees = [Tree.from_result(r, self.task, self.segmenter) for r in results]
+        trees = self._format([Tree.from_result(r, self.task, self.segmenter) for r in results])
         by_problem = {t.problem.id: t for t in trees}
         finished = None if on_tree is None else (lambda result: on_tree(by_problem[result.problem.id]))
         self._drive(labeler, trees, finished, observe=False)
@@ -363,7 +377,7 @@ class Engine:
             if step in seen:
                 continue
             seen.add(step)
-            children.append(tree.add(node, step, x.num_tokens, x.logprob))
+            children.append(tree.add(node, step, x.num_tokens, x.logprob, getattr(x, "ended", False)))
         return children
 
     def _add_rollout(self, tree: Tree, node: Node, proposal) -> Node:
@@ -371,10 +385,10 @@ class Engine:
         recorded on the leaf (a rollout is one sample, not per-step samples)."""
         cur = node
         steps = self.segmenter.split(proposal.text) or [""]
-        for s in steps:
+        for i, s in enumerate(steps):
             if cur.terminal:
                 break
-            cur = tree.add(cur, s)
+            cur = tree.add(cur, s, ended=getattr(proposal, "ended", False) and i == len(steps) - 1)
         cur.num_tokens, cur.logprob = proposal.num_tokens, proposal.logprob
         return cur
 

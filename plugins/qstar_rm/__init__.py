@@ -136,5 +136,8 @@ def qstar_register_optimizers(register):
 
 @hookimpl
 def qstar_register_scorers(register):
+    from .external import ExternalPRMConfig, ExternalPRMScorer
+
     register("prm", RewardScorer, RewardScorerConfig)
     register("orm", RewardScorer, RewardScorerConfig)
+    register("hf-prm", ExternalPRMScorer, ExternalPRMConfig)

