@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "label": "label every step of searched trees (labeler=mc-rollout|verifier; TRL stepwise JSONL, resumable)",
     "compare": "best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG",
     "view": "write searched trees as one self-contained HTML page (qstar view trees.jsonl; no network)",
+    "merge": "join the outputs of shard=i/n runs of one search, eval or label (checks they belong together)",
     "loop": "search → label → train PRM → train policy (dpo|rft) → eval, for N rounds (resumable): round table, JSON, PNG",
     "plugins": "list registered components and where they come from",
 }

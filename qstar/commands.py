@@ -149,10 +149,15 @@ def _progress():
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
 
 
-def select_problems(task, cfg: DictConfig) -> list:
-    """The problems a command works on: every ``cfg.every``-th of ``cfg.split``, the first ``cfg.limit``."""
+def select_problems(task, cfg: DictConfig, whole: bool = False) -> list:
+    """The problems a command works on: every ``cfg.every``-th of ``cfg.split``, the first
+    ``cfg.limit``, then this worker's ``shard=i/n`` of them (``whole``: before sharding)."""
+    from qstar.shards import in_shard, parse_shard
+
     problems = task.problems(cfg.split)[:: cfg.every]
-    return problems[: cfg.limit] if cfg.limit else problems
+    problems = problems[: cfg.limit] if cfg.limit else problems
+    shard = None if whole else parse_shard(cfg.get("shard"))
+    return [p for p in problems if in_shard(p.id, shard)]
 
 
 def search(cfg: DictConfig, components: Components | None = None) -> list[SearchResult]:
@@ -161,6 +166,10 @@ def search(cfg: DictConfig, components: Components | None = None) -> list[Search
     out = output_dir(cfg, "search")
     c = components or build(cfg)
     problems = select_problems(c.task, cfg)
+    if cfg.get("shard"):  # what qstar merge checks the shards against
+        from qstar.shards import write_manifest
+
+        write_manifest(out, "eval" if cfg.get("comparison", False) is None else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
     with ResultWriter(out / "trees.jsonl") as writer:
         todo = [p for p in problems if p.id not in writer.done]
         if len(todo) < len(problems):
@@ -231,10 +240,15 @@ def label(cfg: DictConfig) -> Path:
     ``<out_dir>/labels.jsonl`` one problem at a time, and a rerun skips the problems done."""
     if not cfg.data:
         raise QstarError("qstar label needs data=<trees.jsonl written by qstar search>")
+    from qstar.shards import in_shard, parse_shard, write_manifest
+
     results = load_trees(cfg.data)
     if cfg.limit:
         results = results[: cfg.limit]
     out = output_dir(cfg, "label")
+    if cfg.get("shard"):
+        write_manifest(out, "label", cfg, [r.problem.id for r in results])
+        results = [r for r in results if in_shard(r.problem.id, parse_shard(cfg.shard))]
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
@@ -379,3 +393,10 @@ def plugins(cfg: DictConfig) -> Registry:
 
 
 __all__ = ["build", "eval", "label", "plugins", "search", "solve", "summarize", "train", "view"]
+
+
+def merge(cfg: DictConfig) -> Path:
+    """Join the outputs of ``shard=i/n`` runs (see :mod:`qstar.shards`)."""
+    from qstar.shards import merge as merge_shards
+
+    return merge_shards(cfg)

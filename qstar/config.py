@@ -86,10 +86,14 @@ class SearchCommandConfig(_SearchCommon):
     every: int = 1  # keep every Nth problem of the split (a spread-out subset), before limit
     out_dir: Optional[str] = None  # default: Hydra's run directory
     progress: bool = True  # show a progress bar
+    shard: Optional[str] = None  # i/n: this worker's share of the problems (stable hash of the id); qstar merge joins the n shards
 
     def __post_init__(self):
         super().__post_init__()
         _check_selection(self.limit, self.every)
+        from qstar.shards import parse_shard
+
+        parse_shard(self.shard)
 
 
 @dataclass
@@ -140,8 +144,12 @@ class LabelConfig(_Common):
     batch_problems: int = 16  # trees labelled in lock-step, their rollouts batched together
     out_dir: Optional[str] = None  # labels.jsonl goes here; default: Hydra's run directory
     progress: bool = True  # show a progress bar
+    shard: Optional[str] = None  # i/n: label this worker's share of the trees (stable hash of the problem id); qstar merge joins them
 
     def __post_init__(self):
+        from qstar.shards import parse_shard
+
+        parse_shard(self.shard)
         if self.limit < 0:
             raise QstarError(f"limit={self.limit}: use 0 (every tree) or a positive number of trees")
         if self.batch_problems < 1:
@@ -168,6 +176,12 @@ class CompareConfig(_Common):
             raise QstarError(f"ns={self.ns}: list sample counts of at least 1, as in ns=[1,4,16,64]")
         if self.batch_problems < 1:
             raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
+
+
+@dataclass
+class MergeConfig:
+    inputs: list = field(default_factory=list)  # the out_dirs of the shard runs (shard=0/n … shard=n-1/n of one search, eval or label run)
+    out_dir: Optional[str] = None  # the merged trees.jsonl / labels.jsonl (and run.json) go here; default: Hydra's run directory
 
 
 @dataclass
@@ -221,6 +235,7 @@ SCHEMAS = {
     "label": LabelConfig,
     "compare": CompareConfig,
     "view": ViewConfig,
+    "merge": MergeConfig,
     "loop": LoopConfig,
     "plugins": PluginsConfig,
 }

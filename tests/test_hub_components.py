@@ -140,3 +140,31 @@ def test_proposal_lists_and_value_judgements_parse():
     assert parse_value("likely\nI think this is impossible.", values) == 0.001  # the last line decides
     assert parse_value("This is unlikely", values) == 0.0  # whole words only
     assert parse_value("", values) == 0.0
+
+
+def test_a_step_the_model_ended_its_answer_with_ends_the_path():
+    from qstar.engine import Engine
+    from qstar.protocols import ExpandStats, Proposal
+    from qstar_gsm8k import GSM8KTask
+    from qstar_segmenters import ParagraphSegmenter
+
+    class Scripted:
+        def expand(self, prompts, k, seeds=None):
+            return [[Proposal("She sells 9 eggs.", 5, -1.0), Proposal("She is done.", 4, -1.0, ended=True)] for _ in prompts], \
+                ExpandStats(18 * len(prompts), [1] * len(prompts))
+
+        def rollout(self, prompts, k, seeds=None):
+            return [[Proposal("Nine eggs.\n\nShe stops here.", 9, -2.0, ended=True)] for _ in prompts], \
+                ExpandStats(9 * len(prompts), [1] * len(prompts))
+
+    task = GSM8KTask()
+    tree_task, seg = task, ParagraphSegmenter()
+    from qstar.engine import Tree
+
+    tree = Tree(task.problems("test")[0], tree_task, seg)
+    going, ended = Engine._add_steps(tree, tree.nodes[0], Scripted().expand(["p"], 2)[0][0])
+    assert not going.terminal and ended.terminal and ended.answer is None  # the model closed its turn
+    engine = Engine(task, seg, Scripted(), None)
+    leaf = engine._add_rollout(tree, going, Scripted().rollout(["p"], 1)[0][0][0])
+    assert [n.step for n in tree.path(leaf)[1:]] == ["She sells 9 eggs.", "Nine eggs.", "She stops here."]
+    assert leaf.terminal and not tree.parent(leaf).terminal  # only the rollout's last step ends the path
