@@ -83,43 +83,8 @@ def check_available(cfg: "TrainerConfig") -> None:
 
 
 def _checkpoint_classes():
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-
-    class AtomicCheckpoint(ModelCheckpoint):
-        """Writes each checkpoint to a temporary file and renames it: a kill mid-write leaves the
-        previous checkpoint whole."""
-
-        def _save_checkpoint(self, trainer, filepath: str) -> None:
-            tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
-            super()._save_checkpoint(trainer, tmp)  # collective under sharded strategies
-            trainer.strategy.barrier()
-            if trainer.is_global_zero:
-                os.replace(tmp, filepath)
-            self._last_checkpoint_saved = filepath
-
-    class KeepingWriter(ExperimentWriter):
-        def __init__(self, log_dir: str) -> None:
-            super().__init__(log_dir)
-            if os.path.isfile(self.metrics_file_path):  # continue the columns the file already has
-                import csv
-
-                with open(self.metrics_file_path, newline="") as f:
-                    self.metrics_keys = list(next(csv.reader(f), []))
-
-        def _check_log_dir_exists(self) -> None:
-            pass  # Lightning deletes an existing metrics.csv here; a resumed run appends to it
-
-    class ResumableCSVLogger(CSVLogger):
-        """``logs/metrics.csv`` that a resumed run extends instead of overwriting."""
-
-        @property
-        def experiment(self):
-            if self._experiment is None:
-                self._fs.makedirs(self.root_dir, exist_ok=True)
-                self._experiment = KeepingWriter(log_dir=self.log_dir)
-            return self._experiment
+    # module-level classes (qstar.lightning_parts), so spawned DDP workers can unpickle them
+    from qstar.lightning_parts import AtomicCheckpoint, ResumableCSVLogger
 
     return AtomicCheckpoint, ResumableCSVLogger
 
@@ -130,6 +95,8 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
 
     check_available(cfg)
     AtomicCheckpoint, ResumableCSVLogger = _checkpoint_classes()
+    from qstar.lightning_parts import FinalCheckpoint
+
     best = AtomicCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="min", save_top_k=1)
     # last.ckpt on a step cadence, so a killed run resumes from at most N steps back
     last = AtomicCheckpoint(
@@ -158,7 +125,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
             deterministic=cfg.deterministic,
             # flushed at every logged step, so a killed run keeps its log up to the kill
             logger=ResumableCSVLogger(save_dir=str(out_dir), name="logs", version="", flush_logs_every_n_steps=1),
-            callbacks=[best, last],
+            callbacks=[best, last, FinalCheckpoint(out_dir / "checkpoints" / "last.ckpt")],
             default_root_dir=str(out_dir),
         )
     except (MisconfigurationException, ValueError, RuntimeError, TypeError) as e:
@@ -202,14 +169,7 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
         ckpt_path = str(last)
         if trainer.is_global_zero:
             _trim_log(out_dir / "logs" / "metrics.csv", _global_step(last))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    # last.ckpt is written every checkpoint_every_n_steps; a run stopped by max_steps/max_time in
-    # between would resume from an older state, so persist the final state (atomically) too.
-    tmp = last.with_name(".last.ckpt.tmp")
-    trainer.save_checkpoint(tmp)  # collective under sharded strategies: every rank calls it
-    trainer.strategy.barrier()
-    if trainer.is_global_zero:
-        os.replace(tmp, last)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)  # FinalCheckpoint writes last.ckpt at the end
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     return best or None
 

@@ -89,7 +89,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["solve", "~scorer"], ["needs a scorer", "scorer=verifier"]),
     (["solve", "search=best-of-n", "~scorer"], ["needs a scorer"]),
     # solve: names and keys
-    (["solve", "model=nosuch"], ["unknown model 'nosuch'", "game24-policy, tiny-gpt2"]),
+    (["solve", "model=nosuch"], ["unknown model 'nosuch'", "game24-policy, smollm2, tiny-gpt2"]),
     (["solve", "search=beem"], ["unknown search 'beem'", "tot-bfs"]),
     (["solve", "scorer=nosuch"], ["unknown scorer 'nosuch'", "verifier"]),
     (["solve", "search.no_such_key=1"], ["no_such_key", "valid keys"]),
@@ -129,7 +129,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "trainer.checkpoint_every_n_steps=0"], ["checkpoint_every_n_steps=0"]),
     (["train", "optimizer.batch_size=0"], ["optimizer.batch_size=0"]),
     (["train", "optimizer.lr=-1"], ["optimizer.lr=-1.0"]),
-    (["train", "trainer=nosuch"], ["unknown trainer 'nosuch'", "cpu, ddp, gpu"]),
+    (["train", "trainer=nosuch"], ["unknown trainer 'nosuch'", "cpu, ddp, ddp-cpu, gpu"]),
     (["train", "optimizer=nosuch"], ["unknown optimizer 'nosuch'", "sft"]),
     (["train", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
     (["train", "data={LATIN1}"], ["latin1.jsonl:1", "not UTF-8"]),

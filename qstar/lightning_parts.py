@@ -1,0 +1,66 @@
+"""Lightning callbacks and loggers of qstar's trainers. Module-level (not defined inside a
+function) so that spawned distributed workers can unpickle them; imported only when a trainer is
+built, since importing Lightning is slow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+class AtomicCheckpoint(ModelCheckpoint):
+    """Writes each checkpoint to a temporary file and renames it: a kill mid-write leaves the
+    previous checkpoint whole."""
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
+        super()._save_checkpoint(trainer, tmp)  # collective under sharded strategies
+        trainer.strategy.barrier()
+        if trainer.is_global_zero:
+            os.replace(tmp, filepath)
+        self._last_checkpoint_saved = filepath
+
+
+class KeepingWriter(ExperimentWriter):
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        if os.path.isfile(self.metrics_file_path):  # continue the columns the file already has
+            import csv
+
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = list(next(csv.reader(f), []))
+
+    def _check_log_dir_exists(self) -> None:
+        pass  # Lightning deletes an existing metrics.csv here; a resumed run appends to it
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``logs/metrics.csv`` that a resumed run extends instead of overwriting."""
+
+    @property
+    def experiment(self):
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = KeepingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class FinalCheckpoint(Callback):
+    """Writes ``last.ckpt`` (atomically) when training ends: ``last.ckpt`` is otherwise written every
+    ``checkpoint_every_n_steps``, and a run stopped by max_steps/max_time in between would resume
+    from an older state. It runs inside the training processes: under ``ddp_spawn`` the launching
+    process gets the weights back but not the step count or the optimizer state."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        trainer.save_checkpoint(tmp)  # collective under sharded strategies: every rank calls it
+        trainer.strategy.barrier()
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
