@@ -145,8 +145,11 @@ class ILQLModel(nn.Module):
         self.heads = ILQLHeads(lm.config.hidden_size, lm.config.vocab_size)
 
     def forward(self, input_ids, attention_mask):
-        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        return out.logits, out.hidden_states[-1]
+        # the body's last hidden states, then the LM head: the logits the LM computes itself,
+        # without asking for every layer's states (which a spawned DDP worker's copy of a
+        # transformers model does not return)
+        h = self.lm.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.lm.get_output_embeddings()(h), h
 
 
 def ilql_losses(model: ILQLModel, batch: dict, cfg: ILQLConfig) -> dict[str, torch.Tensor]:
