@@ -178,7 +178,9 @@ class HFExpander:
         if stop_at_delimiter:
             if self.delim_id is not None:
                 eos = eos + [self.delim_id]
-            else:
+            if self.delim_id is None or len(self.segmenter.delimiter) > 1:
+                # a delimiter of several characters ("\n\n") also comes out as several tokens
+                # ("\n", "\n"): stop on the string too
                 kwargs.update(stop_strings=[self.segmenter.delimiter], tokenizer=tok)
         if self.cfg.temperature <= 0:
             k = 1  # greedy decoding: k samples would be k copies of one step
@@ -330,7 +332,7 @@ class HFExpander:
                         break
                 text_ids = [t for t in ids[:m] if t not in stops and t != pad]
                 text = tok.decode(text_ids, skip_special_tokens=True)
-                if stop_at_delimiter and self.delim_id is None and self.segmenter.delimiter in text:
+                if stop_at_delimiter and self.segmenter.delimiter in text:
                     text, finished = text.split(self.segmenter.delimiter, 1)[0], True
                 group.append(Proposal(text=text, num_tokens=m, logprob=float(token_lp[j, :m].sum()), finished=finished, token_ids=ids[:m], ended=ended))
             results.append(group)

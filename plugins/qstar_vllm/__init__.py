@@ -128,7 +128,7 @@ class VLLMExpander:
         if stop_at_delimiter:
             if self.delim_id is not None:
                 stop["stop_token_ids"] = [self.delim_id]
-            else:
+            if self.delim_id is None or len(self.segmenter.delimiter) > 1:  # "\n\n" may also come as two tokens
                 stop["stop"] = [self.segmenter.delimiter]
         params = [
             SamplingParams(
