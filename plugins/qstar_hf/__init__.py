@@ -118,6 +118,30 @@ class RowStreamSampler(LogitsProcessor):
         return scores - expo.log().to(scores.device, scores.dtype)
 
 
+class ChosenLogprobs(LogitsProcessor):
+    """Records log softmax(raw logits)[sampled token] for every row at every step, keeping one
+    step's distribution at a time. (``generate(output_logits=True)`` would keep every step's
+    logits until the end: rows × vocabulary × steps floats, 6 GB for 64 rows of 512 tokens of a
+    49k-token vocabulary.) It must come first, so it sees the model's raw logits."""
+
+    def __init__(self):
+        self.steps: list[torch.Tensor] = []
+        self.prev: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prev is not None:  # the token sampled from the previous step's distribution
+            self.steps.append(self.prev.gather(-1, input_ids[:, -1:]).squeeze(-1))
+        self.prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def result(self, sequences: torch.LongTensor) -> torch.Tensor:
+        """(rows, generated tokens): the log-prob of each generated token."""
+        steps = list(self.steps)
+        if self.prev is not None:
+            steps.append(self.prev.gather(-1, sequences[:, -1:]).squeeze(-1))
+        return torch.stack(steps, dim=1) if steps else torch.zeros((sequences.shape[0], 0))
+
+
 class HFExpander:
     def __init__(self, cfg: HFExpanderConfig, model_cfg, segmenter):
         self.cfg, self.segmenter = cfg, segmenter
@@ -182,14 +206,21 @@ class HFExpander:
                 # a delimiter of several characters ("\n\n") also comes out as several tokens
                 # ("\n", "\n"): stop on the string too
                 kwargs.update(stop_strings=[self.segmenter.delimiter], tokenizer=tok)
+        # first: the log-prob of each sampled token under the raw logits, one step at a time
+        processors: list = [ChosenLogprobs(), *self._shifts()]
         if self.cfg.temperature <= 0:
             k = 1  # greedy decoding: k samples would be k copies of one step
         else:
             seeds = [row_seed(self.cfg.seed, key, s) for key in keys for s in range(k)]
-            sampler = RowStreamSampler(seeds, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p, stop_ids=eos)
-            kwargs.update(logits_processor=LogitsProcessorList([sampler]))
-        kwargs.update(do_sample=False, eos_token_id=eos, pad_token_id=tok.pad_token_id, output_logits=True, return_dict_in_generate=True)
+            processors.append(RowStreamSampler(seeds, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p, stop_ids=eos))
+        kwargs.update(logits_processor=LogitsProcessorList(processors))
+        kwargs.update(do_sample=False, eos_token_id=eos, pad_token_id=tok.pad_token_id, return_dict_in_generate=True)
         return k, kwargs
+
+    def _shifts(self) -> list:
+        """Logits processors between the raw logits and sampling (the ``ilql`` expander adds its
+        Q − V shift here); none for plain decoding."""
+        return []
 
     @torch.inference_mode()
     def _generate(self, prompts: list[str], k: int, max_new: int, stop_at_delimiter: bool, keys: list[int]):
@@ -206,7 +237,7 @@ class HFExpander:
             max_new_tokens=max_new,
             **kwargs,
         )
-        results = self._proposals(out, width, len(prompts), k, stop_at_delimiter, kwargs["eos_token_id"])
+        results = self._proposals(out, width, len(prompts), k, stop_at_delimiter, kwargs["eos_token_id"], kwargs["logits_processor"][0])
         # every copy of every prompt went through the model: that is what was computed
         return results, (enc["attention_mask"].sum(dim=1) * k).tolist()
 
@@ -265,7 +296,7 @@ class HFExpander:
             max_new_tokens=max_new,
             **kwargs,
         )
-        results = self._proposals(out, width, n, k, stop_at_delimiter, kwargs["eos_token_id"])
+        results = self._proposals(out, width, n, k, stop_at_delimiter, kwargs["eos_token_id"], kwargs["logits_processor"][0])
         if store and self.kv is not None:
             self._store(out.past_key_values, ids_list, hashes, hits, results, width, k)
         # computed: each prompt's uncached tokens once, its last token once per sample
@@ -313,11 +344,10 @@ class HFExpander:
                 end = width + len(step)
                 self.kv.add(ids + step, h, key, [(K[row, :, width:end].clone(), V[row, :, width:end].clone()) for K, V in layers])
 
-    def _proposals(self, out, width: int, n: int, k: int, stop_at_delimiter: bool, eos: list[int]) -> list[list[Proposal]]:
+    def _proposals(self, out, width: int, n: int, k: int, stop_at_delimiter: bool, eos: list[int], logprobs: "ChosenLogprobs") -> list[list[Proposal]]:
         tok = self.tokenizer
         new = out.sequences[:, width:]  # (n*k, t)
-        logits = torch.stack(out.logits, dim=1).float()  # (n*k, t, vocab)
-        token_lp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        token_lp = logprobs.result(out.sequences)  # (n*k, t)
         stops = set(eos)
         pad = tok.pad_token_id  # read once: a tokenizer attribute lookup per token adds up
         rows = new.tolist()

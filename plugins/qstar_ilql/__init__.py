@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessor
 
 from qstar import hookimpl
 from qstar.engine import stable_int
@@ -333,12 +333,9 @@ class ILQLExpander(HFExpander):
 
         self.model.base_model.register_forward_hook(keep_last)
 
-    def _generate_kwargs(self, k, keys, stop_at_delimiter):
-        k, kwargs = super()._generate_kwargs(k, keys, stop_at_delimiter)
-        shift = AdvantageShift(self.heads, self.cfg.beta, self.hidden)
-        # the shift comes first: the per-row sampler (or greedy argmax) then reads shifted logits
-        kwargs["logits_processor"] = LogitsProcessorList([shift, *kwargs.get("logits_processor", [])])
-        return k, kwargs
+    def _shifts(self) -> list:
+        # after the raw log-probs are read, before the per-row sampler (or greedy argmax)
+        return [AdvantageShift(self.heads, self.cfg.beta, self.hidden)]
 
 
 @hookimpl
