@@ -68,22 +68,32 @@ def test_shipped_rows_and_steps():
     assert seg.split("Step 1: add.\nThen 3.\n\n  \nThe answer is 3.\n\n") == ["Step 1: add.\nThen 3.", "The answer is 3."]
 
 
-@pytest.mark.skipif(not DATA.is_file(), reason="the shared GSM8K file is not on this machine")
-def test_the_full_test_file_by_path_and_the_hub_layout(tmp_path):
-    task = GSM8KTask(GSM8KConfig(path=str(DATA)))
-    problems = task.problems("test")
+@pytest.mark.skipif(not DATA.is_file(), reason="the shared GSM8K file (../shared/data/gsm8k/test.jsonl) is not on this machine")
+def test_the_whole_shared_test_file_reads():
+    problems = GSM8KTask(GSM8KConfig(path=str(DATA))).problems("test")
     assert len(problems) == 1319 and problems[0].answer == "18"
-    assert all(p.answer is not None and same_number(p.answer, p.answer) for p in problems)
+    assert all(same_number(p.answer, p.answer) for p in problems)  # every reference is a number
+
+
+def test_a_file_by_path_and_the_hub_layout(tmp_path):
+    from importlib import resources
+
+    sample = resources.files("qstar_gsm8k").joinpath("data/test_sample.jsonl").read_text()
+    (tmp_path / "test.jsonl").write_text(sample)  # a GSM8K file of the Hub's test.jsonl shape
+    task = GSM8KTask(GSM8KConfig(path=str(tmp_path / "test.jsonl")))
+    problems = task.problems("test")
+    assert len(problems) == 20 and problems[0].answer == "18" and problems[0].id == "gsm8k-test-0"
     with pytest.raises(QstarError, match=r"holds the 'test' split, not 'train'"):
         task.problems("train")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [json.loads(line) for line in DATA.read_text().splitlines()[:5]]
+    rows = [json.loads(line) for line in sample.splitlines()[:5]]
     (tmp_path / "main").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "main" / "train-00000-of-00001.parquet")
     hub = GSM8KTask(GSM8KConfig(path=str(tmp_path))).problems("train")
     assert [p.answer for p in hub] == [reference_answer(r["answer"]) for r in rows]
+    (tmp_path / "test.jsonl").unlink()
     with pytest.raises(QstarError, match=r"has no test.jsonl or main/test-\*.parquet"):
         GSM8KTask(GSM8KConfig(path=str(tmp_path))).problems("test")
 
