@@ -169,7 +169,7 @@ def search(cfg: DictConfig, components: Components | None = None) -> list[Search
     if cfg.get("shard"):  # what qstar merge checks the shards against
         from qstar.shards import write_manifest
 
-        write_manifest(out, "eval" if cfg.get("comparison", False) is None else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
+        write_manifest(out, "eval" if "comparison" in cfg else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
     with ResultWriter(out / "trees.jsonl") as writer:
         todo = [p for p in problems if p.id not in writer.done]
         if len(todo) < len(problems):
@@ -248,7 +248,8 @@ def label(cfg: DictConfig) -> Path:
     out = output_dir(cfg, "label")
     if cfg.get("shard"):
         write_manifest(out, "label", cfg, [r.problem.id for r in results])
-        results = [r for r in results if in_shard(r.problem.id, parse_shard(cfg.shard))]
+        shard = parse_shard(cfg.shard)
+        results = [r for r in results if in_shard(r.problem.id, shard)]
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
@@ -392,11 +393,12 @@ def plugins(cfg: DictConfig) -> Registry:
     return registry
 
 
-__all__ = ["build", "eval", "label", "plugins", "search", "solve", "summarize", "train", "view"]
-
 
 def merge(cfg: DictConfig) -> Path:
     """Join the outputs of ``shard=i/n`` runs (see :mod:`qstar.shards`)."""
     from qstar.shards import merge as merge_shards
 
     return merge_shards(cfg)
+
+
+__all__ = ["build", "eval", "label", "merge", "plugins", "search", "solve", "summarize", "train", "view"]

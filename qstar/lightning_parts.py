@@ -12,16 +12,21 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 
+def save_atomically(trainer, filepath, save) -> None:
+    """``save(tmp)`` on every rank (collective under sharded strategies), then rank 0 renames the
+    temporary file to ``filepath``: a kill mid-write leaves the previous checkpoint whole."""
+    tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
+    save(tmp)
+    trainer.strategy.barrier()
+    if trainer.is_global_zero:
+        os.replace(tmp, filepath)
+
+
 class AtomicCheckpoint(ModelCheckpoint):
-    """Writes each checkpoint to a temporary file and renames it: a kill mid-write leaves the
-    previous checkpoint whole."""
+    """Lightning's checkpointing, each file written atomically (:func:`save_atomically`)."""
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
-        tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
-        super()._save_checkpoint(trainer, tmp)  # collective under sharded strategies
-        trainer.strategy.barrier()
-        if trainer.is_global_zero:
-            os.replace(tmp, filepath)
+        save_atomically(trainer, filepath, lambda tmp: super(AtomicCheckpoint, self)._save_checkpoint(trainer, tmp))
         self._last_checkpoint_saved = filepath
 
 
@@ -59,8 +64,4 @@ class FinalCheckpoint(Callback):
         self.path = Path(path)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        trainer.save_checkpoint(tmp)  # collective under sharded strategies: every rank calls it
-        trainer.strategy.barrier()
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
+        save_atomically(trainer, self.path, trainer.save_checkpoint)

@@ -82,20 +82,13 @@ def check_available(cfg: "TrainerConfig") -> None:
             )
 
 
-def _checkpoint_classes():
-    # module-level classes (qstar.lightning_parts), so spawned DDP workers can unpickle them
-    from qstar.lightning_parts import AtomicCheckpoint, ResumableCSVLogger
-
-    return AtomicCheckpoint, ResumableCSVLogger
-
-
 def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     check_available(cfg)
-    AtomicCheckpoint, ResumableCSVLogger = _checkpoint_classes()
-    from qstar.lightning_parts import FinalCheckpoint
+    # module-level classes, so spawned DDP workers can unpickle them
+    from qstar.lightning_parts import AtomicCheckpoint, FinalCheckpoint, ResumableCSVLogger
 
     best = AtomicCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="min", save_top_k=1)
     # last.ckpt on a step cadence, so a killed run resumes from at most N steps back
