@@ -111,10 +111,16 @@ def merge(cfg: DictConfig) -> Path:
     where: dict[str, Path] = {}
     for d, _ in runs:
         f = d / name
-        lines = [line for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
-        for line in lines:
-            pid = json.loads(line)["problem_id" if name == "labels.jsonl" else "problem"]
-            pid = pid if isinstance(pid, str) else pid["id"]
+        lines = f.read_text().splitlines() if f.is_file() else []
+        for n_line, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                pid = record["problem_id"] if name == "labels.jsonl" else record["problem"]["id"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                # a worker killed mid-write leaves a torn last line; its own rerun drops it
+                raise QstarError(f"{f}:{n_line}: not a {name} record: rerun that shard to repair it, then merge again") from None
             if pid in where and where[pid] != d:
                 raise QstarError(f"problem {pid} is in two shards ({where[pid]} and {d}): they overlap; rerun them with one shard=i/{n} each")
             where[pid] = d

@@ -71,6 +71,7 @@ def test_three_parallel_shards_merge_into_the_one_worker_run(searched):
         ("config", "shards differ in search.n: 4 in {s0}, 5 in {other}; merge only shards of one run"),
         ("unfinished", "problem {pid} has no record in {s1} (shard 1/3): rerun that shard to finish it"),
         ("whole", "{one} has no run.json: merge the out_dirs of qstar search/eval/label runs made with shard=i/n"),
+        ("torn", "{s1}/trees.jsonl:{last}: not a trees.jsonl record: rerun that shard to repair it, then merge again"),
     ],
 )
 def test_merge_refuses_what_is_not_one_run(searched, tmp_path, case, message):
@@ -95,6 +96,13 @@ def test_merge_refuses_what_is_not_one_run(searched, tmp_path, case, message):
         lines = (cut / "trees.jsonl").read_text().splitlines()
         (cut / "trees.jsonl").write_text("\n".join(lines[:-1]) + "\n")
         fmt["s1"], fmt["pid"] = cut, json.loads(lines[-1])["problem"]["id"]
+        inputs = [s0, cut, s2]
+    elif case == "torn":  # a worker killed mid-write
+        cut = tmp_path / "s1"
+        shutil.copytree(s1, cut)
+        text = (cut / "trees.jsonl").read_text()
+        (cut / "trees.jsonl").write_text(text[: len(text) - 40])
+        fmt["s1"], fmt["last"] = cut, len(text.splitlines())
         inputs = [s0, cut, s2]
     else:
         inputs = [searched / "one", s0]
