@@ -195,9 +195,22 @@ def _readable(folder: Path) -> None:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
+def is_global_zero() -> bool:
+    """Whether this process writes the run's shared outputs. Under a launcher that starts every
+    rank itself (torchrun, srun, Lightning's own ``ddp``), every rank runs the whole command after
+    ``fit``; only global rank 0 exports. Lightning keeps the rank here, set from the launcher's
+    environment and again when the strategy starts."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def export_hf(model, tokenizer, dest: Path) -> Path:
-    """Write ``save_pretrained`` output (safetensors) atomically: a crash leaves the old export."""
+    """Write ``save_pretrained`` output (safetensors) atomically: a crash leaves the old export.
+    Only global rank 0 writes; the other ranks of a distributed run return the same path."""
     dest = Path(dest)
+    if not is_global_zero():
+        return dest
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)

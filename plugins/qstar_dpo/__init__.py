@@ -191,7 +191,7 @@ class DPOModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         loss, acc, margin = self._loss(batch)
         n = batch["input_ids"].shape[0] // 2
-        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("train/reward_accuracy", acc, batch_size=n)
         return loss
 

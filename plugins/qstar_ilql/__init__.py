@@ -41,7 +41,7 @@ from transformers import LogitsProcessor
 from qstar import hookimpl
 from qstar.engine import stable_int
 from qstar.errors import QstarError
-from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
+from qstar.training import TrainContext, build_trainer, export_hf, fit, is_global_zero, warmup_cosine
 from qstar_hf import HFExpander, HFExpanderConfig
 
 __all__ = ["ILQLConfig", "ILQLModel", "ilql_loss_terms", "polyak_update", "ILQLOptimizer", "ILQLExpander", "ILQLExpanderConfig", "load_heads", "transitions"]
@@ -204,7 +204,7 @@ class ILQLModule(L.LightningModule):
         losses = ilql_losses(self.model, batch, self.cfg)
         bs = batch["input_ids"].shape[0]
         for k, v in losses.items():
-            self.log(f"train/{k}", v, prog_bar=k == "loss", batch_size=bs)
+            self.log(f"train/{k}", v, prog_bar=k == "loss", batch_size=bs, sync_dist=True)
         return losses["loss"]
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
@@ -295,7 +295,8 @@ class ILQLOptimizer:
         if best:
             module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         dest = export_hf(module.model.lm, tok, ctx.out_dir / "model")
-        save_heads(module.model.heads, self.cfg, dest)
+        if is_global_zero():
+            save_heads(module.model.heads, self.cfg, dest)
         return dest
 
 

@@ -37,6 +37,7 @@ class RewardTrainConfig:
     target: str = "soft"  # soft: train on soft labels where the data has them (MC fractions); hard: on the booleans
     positive_ratings: list = field(default_factory=lambda: [1])  # PRM800K ratings counted as a good step (TRL: only +1)
     val_percent: float = 5.0  # percent of problems (by stable hash) held out for val/loss, val/auc, val/accuracy
+    head_dropout: float = 0.1  # dropout before the reward head in training (transformers' default for token-classification heads)
     num_workers: int = 0  # DataLoader worker processes
 
     def __post_init__(self):
@@ -52,6 +53,8 @@ class RewardTrainConfig:
             raise QstarError(f"optimizer.val_percent={self.val_percent}: use a percentage in [0, 100)")
         if not all(r in (-1, 0, 1) for r in self.positive_ratings) or not self.positive_ratings:
             raise QstarError(f"optimizer.positive_ratings={self.positive_ratings}: list ratings among -1, 0, 1 (e.g. [1])")
+        if not 0 <= self.head_dropout < 1:
+            raise QstarError(f"optimizer.head_dropout={self.head_dropout}: use a probability in [0, 1)")
         for key in ("weight_decay", "warmup_steps", "num_workers"):
             if getattr(self, key) < 0:
                 raise QstarError(f"optimizer.{key}={getattr(self, key)}: must not be negative")

@@ -81,7 +81,7 @@ class RewardModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss, _, _ = self._loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -108,6 +108,8 @@ def fit_reward_model(ctx, cfg) -> Path:
     L.seed_everything(ctx.seed, workers=True)
     delimiter = ctx.segmenter.delimiter
     model, tok = build_reward_model(ctx.model, cfg.name, delimiter)
+    if isinstance(getattr(model, "dropout", None), torch.nn.Dropout):  # the token-classification head's own
+        model.dropout.p = cfg.head_dropout
     module = RewardModule(model, cfg)
     data = RewardDataModule(examples, cfg, tok, delimiter, max_length(model), ctx.seed)
     trainer = build_trainer(ctx.trainer, ctx.out_dir)
