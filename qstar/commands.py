@@ -366,6 +366,9 @@ def loop(cfg: DictConfig) -> list[dict[str, Any]]:
     out = output_dir(cfg, "loop")
     with open_dict(cfg):
         cfg.out_dir = str(out)
+    if cfg.shard is not None:  # a worker: its shards of the search and label stages only
+        console.print(f"qstar loop worker shard={cfg.shard}: {Loop(cfg).run_worker()}")
+        return []
     rows = Loop(cfg).run()
     table = Table(title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)")
     for col in ("round", "greedy pass@1", "search solved", "search tokens/problem", "train tokens", "wall s"):

@@ -209,12 +209,19 @@ class LoopConfig:
     policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
     eval_split: str = "test"  # the split every round is evaluated on
     eval_limit: int = 0  # first N problems of it (0 = all)
+    shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
+    shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
     out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
 
     def __post_init__(self):
         if self.rounds < 0:
             raise QstarError(f"rounds={self.rounds}: use 0 (evaluate the start only) or more")
-        for key in ("train_every", "label_n", "prm_steps", "policy_steps"):
+        from qstar.shards import parse_shard
+
+        worker = parse_shard(self.shard)
+        if worker and worker[1] != self.shards:
+            raise QstarError(f"shard={self.shard} but shards={self.shards}: a worker's n must be the loop's shards (add shards={worker[1]})")
+        for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
         for key in ("train_limit", "eval_limit"):

@@ -12,7 +12,17 @@ final-answer check at the end of each rollout. No gold solution and no look-ahea
 that trains: search runs in the *learned* setting (the current PRM and the policy's log-probs).
 
 Round 0 evaluates the start policy and PRM; round r ≥ 1 trains on trees searched by round r − 1's
-models. Outputs: ``rounds.json`` and ``rounds.png`` (greedy pass@1 and learned-search solve rate
+models.
+
+With ``shards=n`` each round's search and label stages are split by problem (``shard=i/n`` of
+``qstar search`` and ``qstar label``) into ``round-<r>/<stage>/shard-<i>/`` and joined by ``qstar
+merge`` into ``round-<r>/<stage>/``. A *worker*, the same command with ``shard=i/n`` added (one
+task of a cluster job array), runs only its shard of the round whose models exist — its search,
+then, once every search shard is there, its labelling — and stops. The *driver*, the command
+without ``shard=``, runs whatever shard no worker finished (resuming a killed one), merges, trains
+and evaluates. On one machine the driver alone does it all, shard after shard.
+
+Outputs: ``rounds.json`` and ``rounds.png`` (greedy pass@1 and learned-search solve rate
 per round) and the round table on the console.
 """
 
@@ -63,14 +73,21 @@ def _label_tokens(out: Path) -> int:
     return json.loads(f.read_text())["generated_tokens"] if f.exists() else 0
 
 
+class WorkerDone(Exception):
+    """A worker (``shard=i/n``) has done what it can until other shards or the driver finish."""
+
+
 class Loop:
     def __init__(self, cfg: DictConfig):
+        from qstar.shards import parse_shard
+
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.optimizer = cfg.optimizer.name
         if self.optimizer not in DATA_OF:
             raise QstarError(f"optimizer={self.optimizer!r}: qstar loop trains the policy with one of {', '.join(DATA_OF)}")
         self.common = [f"seed={cfg.seed}", *cfg.overrides]
+        self.worker = parse_shard(cfg.shard)
 
     # -- stages -------------------------------------------------------------------------------
     def stage(self, r: int, name: str, args: list[str]) -> dict:
@@ -90,6 +107,32 @@ class Loop:
         if args[0] == "eval":
             info["results"] = json.loads((d / "results.json").read_text())
         atomic_write_text(done, json.dumps(info, indent=2) + "\n")
+        return info
+
+    def sharded(self, r: int, name: str, args: list[str]) -> dict:
+        """A search or label stage split into ``shards`` (one stage when shards=1): this worker's
+        shard, or (the driver) every shard not done yet; then ``qstar merge`` into the stage's
+        directory. A worker stops (WorkerDone) where the other shards are not there yet."""
+        n = self.cfg.shards
+        if n == 1:
+            return self.stage(r, name, args)
+        d = self.out / f"round-{r}" / name
+        if (d / "done.json").exists():
+            return json.loads((d / "done.json").read_text())
+        mine = [self.worker[0]] if self.worker else range(n)
+        for i in mine:
+            self.stage(r, f"{name}/shard-{i}", [*args, f"shard={i}/{n}"])
+        parts = [d / f"shard-{i}" for i in range(n)]
+        missing = [str(i) for i, p in enumerate(parts) if not (p / "done.json").exists()]
+        if missing:  # only a worker gets here
+            raise WorkerDone(f"shard {self.worker[0]}/{n} of round {r} {name} is done; waiting for shard(s) {', '.join(missing)} "
+                             "(rerun this command when they are done, or run the loop without shard= to do them here)")
+        # every shard is there: merge (a worker that gets here first merges; a merge is atomic and the same each time)
+        _qstar(["merge", f"inputs=[{','.join(str(p) for p in parts)}]", f"out_dir={d}"], d / "log.txt", f"round-{r}/{name}")
+        infos = [json.loads((p / "done.json").read_text()) for p in parts]
+        info = {key: sum(x[key] for x in infos) for key in ("wall_time", "generated_tokens")}
+        info["shards"] = n
+        atomic_write_text(d / "done.json", json.dumps(info, indent=2) + "\n")
         return info
 
     @staticmethod
@@ -115,10 +158,13 @@ class Loop:
         c = self.cfg
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
-        search = self.stage(r, "search", ["search", *self.common, *subset, *self.policy_args(policy), "scorer=prm",
-                                          f"scorer.model={prm}", "setting=learned", *c.search_overrides])
-        label = self.stage(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *self.policy_args(policy),
+        search = self.sharded(r, "search", ["search", *self.common, *subset, *self.policy_args(policy), "scorer=prm",
+                                            f"scorer.model={prm}", "setting=learned", *c.search_overrides])
+        label = self.sharded(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *self.policy_args(policy),
                                         "labeler=mc-rollout", f"labeler.n={c.label_n}"])
+        if self.worker:
+            raise WorkerDone(f"shard {self.worker[0]}/{c.shards} of round {r} search and label is done; "
+                             "the driver (the same command without shard=) trains and evaluates")
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]
         prm_stage = self.stage(r, "prm", ["train", *self.common, "optimizer=prm", "optimizer.target=hard", f"model.name_or_path={prm}",
@@ -137,11 +183,37 @@ class Loop:
         return new_policy, new_prm, {**ev, **spent}
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> list[dict]:
+    def run_worker(self) -> str:
+        """Worker ``shard=i/n``: this shard's search and label stages of the first round whose
+        models exist and whose merged labels do not; returns what it did (and why it stopped)."""
         c = self.cfg
+        self._start()
+        policy, prm = c.start_policy, c.start_prm
+        for r in range(1, c.rounds + 1):
+            if r > 1:
+                prev = self.out / f"round-{r - 1}"
+                if not all((prev / s / "done.json").exists() for s in ("prm", "policy")):
+                    return (f"round {r - 1}'s models are not trained yet: the driver (the same command without shard=) "
+                            "trains them; then rerun this worker")
+                policy, prm = str(prev / "policy" / "model"), str(prev / "prm" / "model")
+            if (self.out / f"round-{r}" / "label" / "done.json").exists():
+                continue
+            try:
+                self.round(r, policy, prm)
+            except WorkerDone as e:
+                return str(e)
+        return f"all {c.rounds} rounds are searched and labelled"
+
+    def _start(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_same_run()
-        atomic_write_text(self.out / "loop.yaml", OmegaConf.to_yaml(c))
+        saved = OmegaConf.to_container(self.cfg, resolve=True)
+        saved.pop("shard", None)  # workers and driver share one loop.yaml
+        atomic_write_text(self.out / "loop.yaml", OmegaConf.to_yaml(saved))
+
+    def run(self) -> list[dict]:
+        c = self.cfg
+        self._start()
         policy, prm = c.start_policy, c.start_prm
         start = self.evaluate(0, policy, prm)
         rows = [self._row(0, start, 0, start["wall_time"])]
@@ -161,7 +233,7 @@ class Loop:
         old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
         new = OmegaConf.to_container(self.cfg, resolve=True)
         for key in sorted(set(old) | set(new)):
-            if key not in ("rounds", "out_dir") and old.get(key) != new.get(key):
+            if key not in ("rounds", "out_dir", "shard") and old.get(key) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
                     "rerun with the same settings (only rounds may change) or pick another out_dir"
