@@ -209,6 +209,7 @@ class LoopConfig:
     policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
     eval_split: str = "test"  # the split every round is evaluated on
     eval_limit: int = 0  # first N problems of it (0 = all)
+    train_launcher: list = field(default_factory=list)  # runs the training stages' python -m qstar.cli train: [] = this Python; [srun,python]; [torchrun,--nproc_per_node=8]
     shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
     shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
     out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory

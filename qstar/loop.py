@@ -44,13 +44,16 @@ from qstar.tree import atomic_write_text
 DATA_OF = {"dpo": "labels", "ilql": "labels", "rft": "trees"}  # what each policy optimizer trains on
 
 
-def _qstar(args: list[str], log: Path, stage: str) -> None:
+def _qstar(args: list[str], log: Path, stage: str, launcher: list[str] | None = None) -> None:
     """Run one qstar command in a child process, its output to ``log``; a failure stops the loop
-    with the log's last line (the child's own one-line error)."""
-    cmd = [sys.executable, "-m", "qstar.cli", *args]
+    with the log's last line (the child's own one-line error). ``launcher`` is what runs ``-m
+    qstar.cli`` (default this Python; ``srun python`` or ``torchrun --nproc_per_node=N`` start
+    one process per rank, and Lightning joins them from the launcher's environment)."""
+    cmd = [*(launcher or [sys.executable]), "-m", "qstar.cli", *args]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
-        f.write(f"\n$ qstar {' '.join(args)}\n")
+        shown = f"{' '.join(launcher)} -m qstar.cli" if launcher else "qstar"
+        f.write(f"\n$ {shown} {' '.join(args)}\n")
         f.flush()
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ})
     if proc.returncode != 0:
@@ -98,7 +101,9 @@ class Loop:
         t0 = time.perf_counter()
         if args[0] == "train" and (d / "checkpoints" / "last.ckpt").exists():
             args = [*args, "resume=true"]
-        _qstar([*args, f"out_dir={d}", *(["progress=false"] if args[0] in ("search", "label", "eval") else [])], d / "log.txt", f"round-{r}/{name}")
+        launcher = [str(x) for x in self.cfg.train_launcher] if args[0] == "train" else None
+        _qstar([*args, f"out_dir={d}", *(["progress=false"] if args[0] in ("search", "label", "eval") else [])], d / "log.txt",
+               f"round-{r}/{name}", launcher)
         info: dict[str, Any] = {"wall_time": time.perf_counter() - t0}
         if args[0] == "search":
             info["generated_tokens"] = _tokens(d / "trees.jsonl")
@@ -233,7 +238,7 @@ class Loop:
         old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
         new = OmegaConf.to_container(self.cfg, resolve=True)
         for key in sorted(set(old) | set(new)):
-            if key not in ("rounds", "out_dir", "shard") and old.get(key) != new.get(key):
+            if key not in ("rounds", "out_dir", "shard", "train_launcher") and old.get(key) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
                     "rerun with the same settings (only rounds may change) or pick another out_dir"
