@@ -100,3 +100,12 @@ def test_sharded_loop_workers_then_driver_equal_one_search(tmp_path):
             assert m["scores"] == pytest.approx(n["scores"], abs=1e-4)
     labelled = {json.loads(line)["problem_id"] for line in (out / "round-1" / "label" / "labels.jsonl").read_text().splitlines()}
     assert labelled == {r["problem"]["id"] for r in trees(one / "trees.jsonl")}
+
+
+def test_a_worker_whose_n_is_not_the_loops_shards_is_refused(tmp_path):
+    proc = run_cli("loop", "shard=1/3", f"out_dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "qstar: error: shard=1/3 but shards=1: a worker's n must be the loop's shards (add shards=3)"
+    proc = run_cli("loop", "shards=3", "shard=3/3", f"out_dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "qstar: error: shard=3/3: use i/n with 0 ≤ i < n (e.g. shard=0/4 for the first of 4 workers)"
