@@ -42,7 +42,7 @@ def base(tmp_path_factory, compose_module):
     return tmp
 
 
-@pytest.mark.parametrize("optimizer", ["prm", "orm", "dpo", "ilql", "rft"])
+@pytest.mark.parametrize("optimizer", ["ilql", "rft"])  # prm, orm, dpo: in the parity test below
 def test_optimizer_trains_under_ddp_on_two_processes(base, compose_module, optimizer):
     out = base / optimizer
     data = base / ("trees.jsonl" if optimizer == "rft" else "labels.jsonl")
@@ -62,8 +62,10 @@ def _run(base, compose_module, optimizer: str, name: str, overrides: list[str]):
         f"optimizer={optimizer}", f"model.name_or_path={base / 'base' / 'model'}", f"data={base / 'one-step.jsonl'}",
         "optimizer.val_percent=0", "optimizer.warmup_steps=0", "optimizer.lr=1e-3", "trainer.max_steps=2",
         "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false", f"out_dir={out}", *overrides]))
-    state = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-    return state, dict(train_losses(out))
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 2
+    assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "config.json").is_file()  # the export, as one process writes it
+    return ckpt["state_dict"], dict(train_losses(out))
 
 
 @pytest.mark.parametrize("optimizer,examples", [("prm", 8), ("orm", 8), ("dpo", 4)])

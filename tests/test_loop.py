@@ -38,10 +38,10 @@ SHARDED = ["rounds=1", "optimizer=ilql", "train_every=100", "train_limit=3", "la
            "eval_limit=1", 'search_overrides=["search.k=4","search.breadth=2"]', "shards=3"]
 
 
-@pytest.mark.slow  # three workers twice, then a driver that trains and evaluates (about 3 minutes)
-def test_sharded_loop_workers_then_driver_equal_one_search(tmp_path):
-    """Workers (shard=i/3, as the tasks of a job array) search their shards, then label theirs;
-    the driver merges, trains and evaluates. The merged trees are what one `qstar search` writes."""
+@pytest.mark.slow  # three workers twice (about 90 s); docs/tutorials/cluster.md runs workers and the driver
+def test_sharded_loop_workers_search_and_label_what_one_search_does(tmp_path):
+    """Workers (shard=i/3, as the tasks of a job array) search their shards, then label theirs,
+    and never train. The merged trees are what one `qstar search` writes."""
     import json
     import os
     import subprocess
@@ -69,12 +69,7 @@ def test_sharded_loop_workers_then_driver_equal_one_search(tmp_path):
                for i, s in enumerate(second)), second
     for i in range(3):
         assert (out / "round-1" / "label" / f"shard-{i}" / "done.json").exists()
-    assert not (out / "round-1" / "policy").exists()  # workers never train
-
-    driver = run_cli("loop", *SHARDED, f"out_dir={out}")
-    assert driver.returncode == 0, driver.stderr
-    rows = json.loads((out / "rounds.json").read_text())["rounds"]
-    assert [r["round"] for r in rows] == [0, 1]
+    assert not (out / "round-1" / "prm").exists() and not (out / "round-1" / "policy").exists()  # workers never train
     assert json.loads((out / "round-1" / "search" / "done.json").read_text())["shards"] == 3
 
     one = tmp_path / "one"
