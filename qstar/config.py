@@ -205,6 +205,7 @@ class LoopConfig:
     prm_steps: int = 200  # PRM training steps per round
     policy_steps: int = 200  # policy training steps per round
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
+    generate_overrides: list = field(default_factory=list)  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
     prm_overrides: list = field(default_factory=list)  # overrides of the PRM training (optimizer.lr=…)
     policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
     eval_split: str = "test"  # the split every round is evaluated on

@@ -151,7 +151,7 @@ class Loop:
 
     def evaluate(self, r: int, policy: str, prm: str) -> dict:
         c = self.cfg
-        split = [f"split={c.eval_split}", f"limit={c.eval_limit}", *self.policy_args(policy)]
+        split = [f"split={c.eval_split}", f"limit={c.eval_limit}", *c.generate_overrides, *self.policy_args(policy)]
         greedy = self.stage(r, "eval-greedy", ["eval", *self.common, *split, "search=best-of-n", "search.n=1",
                                                "search.select=majority", "~scorer", "expander.temperature=0"])
         searched = self.stage(r, "eval-search", ["eval", *self.common, *split, "scorer=prm", f"scorer.model={prm}",
@@ -163,9 +163,9 @@ class Loop:
         c = self.cfg
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
-        search = self.sharded(r, "search", ["search", *self.common, *subset, *self.policy_args(policy), "scorer=prm",
+        search = self.sharded(r, "search", ["search", *self.common, *subset, *c.generate_overrides, *self.policy_args(policy), "scorer=prm",
                                             f"scorer.model={prm}", "setting=learned", *c.search_overrides])
-        label = self.sharded(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *self.policy_args(policy),
+        label = self.sharded(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *c.generate_overrides, *self.policy_args(policy),
                                         "labeler=mc-rollout", f"labeler.n={c.label_n}"])
         if self.worker:
             raise WorkerDone(f"shard {self.worker[0]}/{c.shards} of round {r} search and label is done; "
