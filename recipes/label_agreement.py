@@ -11,31 +11,27 @@ from __future__ import annotations
 
 import json
 import sys
-from fractions import Fraction
 
-import torch
-from torchmetrics.functional.classification import binary_auroc
+from qstar.compare import _auroc as auroc
+from qstar_game24 import Game24Task
 
-from qstar_game24.arithmetic import check_step
-from qstar_game24.game import check_answer, parse_puzzle, solvable
+TASK = Game24Task()
 
 
 def exact(prompt: str, steps: list[str]) -> list[bool]:
-    puzzle = parse_puzzle(prompt.split("Input:")[1].strip())
-    state, ok, out = tuple(Fraction(x) for x in puzzle), True, []
-    for step in steps:
-        if ok and step.startswith("Answer"):
-            ok = check_answer(puzzle, step)
-        elif ok:
-            verdict = check_step(state, step)
-            ok = verdict.valid and solvable(verdict.left)
-            state = verdict.left if verdict.valid else state
-        out.append(ok)
+    """The task's exact judgement of each step prefix, as ``qstar_label.exact_label`` (labeler=verifier)
+    gives it: illegal or dead end → False, an answer → whether it is right, else whether 24 is reachable."""
+    problem = TASK.parse_problem(prompt.split("Input:")[1].strip())
+    out = []
+    for i, step in enumerate(steps):
+        verdict = TASK.check_step(problem, steps[:i], step)
+        if not verdict.valid or verdict.dead_end:
+            out.append(False)
+        elif verdict.terminal:
+            out.append(TASK.is_correct(problem, verdict.answer))
+        else:
+            out.append(TASK.solvable(problem, steps[: i + 1]))
     return out
-
-
-def auroc(gold: list[bool], scores: list[float]) -> float:
-    return float(binary_auroc(torch.tensor(scores, dtype=torch.float), torch.tensor([int(g) for g in gold])))
 
 
 for path in sys.argv[1:]:
@@ -45,12 +41,13 @@ for path in sys.argv[1:]:
         for i, (soft, gold) in enumerate(zip(r["soft_labels"], exact(r["prompt"], r["completions"]))):
             seen[(r["problem_id"], tuple(r["completions"][: i + 1]))] = (soft, gold, i)
     soft, gold = [v[0] for v in seen.values()], [v[1] for v in seen.values()]
-    print(f"{path}: {len(soft)} steps, exact positive {sum(gold) / len(gold):.3f}, AUROC {auroc(gold, soft):.3f}")
+    overall = auroc(soft, gold)  # None when every step has one exact label
+    print(f"{path}: {len(soft)} steps, exact positive {sum(gold) / len(gold):.3f}, AUROC {'n/a' if overall is None else f'{overall:.3f}'}")
     for depth in sorted({v[2] for v in seen.values()}):
         rows = [v for v in seen.values() if v[2] == depth]
         pos = sum(g for _, g, _ in rows)
         if 0 < pos < len(rows):
             fn = sum(1 for s, g, _ in rows if g and s == 0) / pos
             fp = sum(1 for s, g, _ in rows if not g and s > 0) / (len(rows) - pos)
-            print(f"  depth {depth}: {len(rows)} steps, AUROC {auroc([g for _, g, _ in rows], [s for s, _, _ in rows]):.3f}, "
+            print(f"  depth {depth}: {len(rows)} steps, AUROC {auroc([s for s, _, _ in rows], [g for _, g, _ in rows]):.3f}, "
                   f"hard-label false negatives {fn:.3f}, false positives {fp:.3f}")

@@ -81,7 +81,7 @@ def test_two_processes_match_one_on_the_same_global_batch(base, compose_module, 
         overrides = []
     ddp, ddp_loss = _run(base, compose_module, optimizer, "ddp", ["trainer=ddp-cpu", f"optimizer.batch_size={half}", *overrides])
     one, one_loss = _run(base, compose_module, optimizer, "one", [f"optimizer.batch_size={examples}", *overrides])
-    acc, acc_loss = _run(base, compose_module, optimizer, "accumulate", [f"optimizer.batch_size={half}", "trainer.accumulate_grad_batches=2", *overrides])
+    acc, _ = _run(base, compose_module, optimizer, "accumulate", [f"optimizer.batch_size={half}", "trainer.accumulate_grad_batches=2", *overrides])
     assert sorted(ddp_loss) == sorted(one_loss) == [0, 1]
     for step in (0, 1):
         assert ddp_loss[step] == pytest.approx(one_loss[step], rel=1e-4, abs=1e-6)
