@@ -241,7 +241,7 @@ class Loop:
             if key not in ("rounds", "out_dir", "shard", "train_launcher") and old.get(key) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
-                    "rerun with the same settings (only rounds may change) or pick another out_dir"
+                    "rerun with the same settings (only rounds, shard and train_launcher may change) or pick another out_dir"
                 )
 
     @staticmethod
