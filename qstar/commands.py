@@ -252,11 +252,16 @@ def label(cfg: DictConfig) -> Path:
         results = [r for r in results if in_shard(r.problem.id, shard)]
     registry = Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
+    if cfg.perturb and not hasattr(task, "perturb_step"):
+        raise QstarError(f"perturb={cfg.perturb}: task {task.name!r} has no perturb_step; use perturb=0")
     segmenter = registry.build("segmenter", cfg.segmenter)
     comp, labeler_cfg = registry.config("labeler", cfg.labeler)
     labeler = comp.factory(labeler_cfg, task)
-    from qstar_label import records
+    from qstar_label import perturb, records
 
+    searched = {r.problem.id: len(r.nodes) for r in results}
+    if cfg.perturb:
+        results = [perturb(r, task, segmenter, cfg.perturb) for r in results]
     with RecordWriter(out / "labels.jsonl") as writer:
         todo = [r for r in results if r.problem.id not in writer.done]
         if len(todo) < len(results):
@@ -275,7 +280,7 @@ def label(cfg: DictConfig) -> Path:
             for key in budget:
                 budget[key] += getattr(tree.budget, key)
                 spent[key] = spent.get(key, 0) + getattr(tree.budget, key)
-            writer.write(tree.problem.id, records(tree, sizes[tree.problem.id], labeler_cfg))
+            writer.write(tree.problem.id, records(tree, sizes[tree.problem.id], labeler_cfg, searched[tree.problem.id] if cfg.perturb else None))
             atomic_write_text(spent_file, json.dumps(spent) + "\n")
             bar.advance(task_id)
 

@@ -145,11 +145,14 @@ class LabelConfig(_Common):
     out_dir: Optional[str] = None  # labels.jsonl goes here; default: Hydra's run directory
     progress: bool = True  # show a progress bar
     shard: Optional[str] = None  # i/n: label this worker's share of the trees (stable hash of the problem id); qstar merge joins them
+    perturb: int = 0  # perturbed siblings per legal step (the task's perturb_step: plausible mistakes), labelled like any step; 0 = none
 
     def __post_init__(self):
         from qstar.shards import parse_shard
 
         parse_shard(self.shard)
+        if self.perturb < 0:
+            raise QstarError(f"perturb={self.perturb}: use 0 (none) or a positive number of perturbed siblings per step")
         if self.limit < 0:
             raise QstarError(f"limit={self.limit}: use 0 (every tree) or a positive number of trees")
         if self.batch_problems < 1:

@@ -38,6 +38,9 @@ class Task(Protocol):
 
     # Optional: ``state_key(problem, steps) -> Hashable`` — equal keys mean the same search state
     # (Game of 24: the numbers left), so searches can keep one path per state.
+    # Optional: ``perturb_step(problem, previous, step, rng) -> str | None`` — a plausible mistake
+    # in place of ``step`` (Game of 24: wrong arithmetic, numbers not left, a wrong remaining list),
+    # for ``qstar label perturb=k``; the labeler judges it like any step.
 
 
 @runtime_checkable

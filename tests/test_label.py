@@ -134,3 +134,66 @@ def test_verifier_labels_a_legal_dead_step_0():
     result = SearchResult(problem=P, nodes=[Node(id=0, parent=None), Node(id=1, parent=0, step=dead, depth=1)])
     (tree,) = Engine(TASK, NewlineSegmenter(), None, None).label(VerifierLabeler(VerifierLabelConfig(), TASK), [result])
     assert tree.labels == {1: 0.0}
+
+
+def test_perturbed_steps_are_well_formed_mistakes_the_rules_reject():
+    import random
+
+    from qstar_game24 import game
+
+    rng = random.Random(0)
+    path = ["13-9=4 (left: 4 4 10)", "10-4=6 (left: 4 6)", "4*6=24 (left: 24)", ANSWER]
+    drawn = []
+    for i, step in enumerate(path):
+        for _ in range(100):
+            bad = TASK.perturb_step(P, path[:i], step, rng)
+            if bad is not None:
+                assert bad != step
+                if i < 3:
+                    assert game.STEP_RE.match(bad), bad  # a step the PRM reads like the policy's own
+                drawn.append((path[:i], bad))
+    assert len(drawn) >= 380
+    illegal = [not TASK.check_step(P, prev, bad).valid for prev, bad in drawn]
+    assert sum(illegal) / len(illegal) > 0.95
+    claims = [bad for prev, bad in drawn if len(prev) == 2]
+    assert any(c.endswith("=24 (left: 24)") for c in claims)  # the deceptive "24" at the last step
+    assert TASK.perturb_step(P, [BAD], "10-5=5 (left: 5 10)", rng) is None  # after an illegal step: nothing
+
+
+def test_label_perturb_adds_labelled_mistakes_beside_each_legal_step(compose, tmp_path):
+    from qstar import commands
+    from qstar.tree import save_results
+
+    data = tmp_path / "trees.jsonl"
+    save_results(data, [hand_made_tree()])
+    cfg = compose("label", [f"data={data}", "labeler=verifier", f"out_dir={tmp_path / 'plain'}", "progress=false"])
+    plain = [json.loads(x) for x in commands.label(cfg).read_text().splitlines()]
+    out = tmp_path / "perturbed"
+    cfg = compose("label", [f"data={data}", "labeler=verifier", "perturb=2", f"out_dir={out}", "progress=false"])
+    text = commands.label(cfg).read_text()
+    recs = [json.loads(x) for x in text.splitlines()]
+    searched = [r for r in recs if not any(r["perturbed"])]
+    assert [(r["completions"], r["soft_labels"]) for r in searched] == [(r["completions"], r["soft_labels"]) for r in plain]
+    perturbed = [r for r in recs if r["perturbed"][-1]]
+    assert len(perturbed) == 2 * 5  # two beside each of the 5 legal steps (BAD is not perturbed)
+    for r in perturbed:
+        prev, bad = r["completions"][:-1], r["completions"][-1]
+        assert not any(r["perturbed"][:-1])  # a mistake sits on a searched, legal path
+        assert r["soft_labels"][-1] == (1.0 if TASK.check_step(P, prev, bad).valid else 0.0)
+    assert commands.label(cfg).read_text() == text  # a rerun adds the same siblings: nothing redone
+
+
+def test_label_perturb_needs_a_task_that_can_perturb(tmp_path):
+    import subprocess
+    import sys
+
+    from qstar.tree import save_results
+
+    data = tmp_path / "trees.jsonl"
+    save_results(data, [hand_made_tree()])
+    run = subprocess.run(
+        [sys.executable, "-m", "qstar.cli", "label", f"data={data}", "task=gsm8k", "perturb=1", f"out_dir={tmp_path / 'x'}"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "qstar: error: perturb=1: task 'gsm8k' has no perturb_step; use perturb=0"

@@ -137,6 +137,12 @@ class Game24Task:
         state = self.state(problem, steps)
         return state is not None and game.solvable(state)
 
+    def perturb_step(self, problem: Problem, previous: Sequence[str], step: str, rng) -> str | None:
+        """A plausible mistake in place of ``step`` (``qstar label perturb=k``); None when the
+        path before it is not legal or the step does not parse."""
+        state = self.state(problem, previous)
+        return None if state is None else game.perturb_step(state, step, rng, game.TARGET)
+
     def is_correct(self, problem: Problem, answer: str | None) -> bool:
         return answer is not None and game.check_answer(tuple(problem.metadata["numbers"]), answer)
 

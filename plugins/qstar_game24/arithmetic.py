@@ -104,6 +104,69 @@ def check_step(state: tuple[Fraction, ...], step: str) -> StepCheck:
     return StepCheck(True, left=left, result=c)
 
 
+def perturb_step(state: tuple[Fraction, ...], step: str, rng, target: Fraction) -> str | None:
+    """A plausible mistake in place of the legal ``step`` from ``state``, of the kinds a small
+    policy makes: a wrong result (often the target itself), an operand that is not left, or a
+    wrong ``left:`` list; an answer line gets one operator swapped. None when ``step`` does not
+    parse. The result is usually illegal, not always: whoever labels it judges it."""
+    text = step.strip()
+    if text.startswith(ANSWER_PREFIX):
+        ops = [i for i, ch in enumerate(text) if ch in OPS and i > len(ANSWER_PREFIX)]
+        expr_end = text.find("=")
+        ops = [i for i in ops if expr_end < 0 or i < expr_end]
+        if not ops:
+            return None
+        i = rng.choice(ops)
+        return text[:i] + rng.choice([o for o in OPS if o != text[i]]) + text[i + 1 :]
+    m = STEP_RE.match(text)
+    if m is None:
+        return None
+    a, b, c = parse_num(m["a"]), parse_num(m["b"]), parse_num(m["c"])
+    op, left = m["op"], list(parse_num(x) for x in m["left"].split())
+    kind = rng.choice(["result", "result", "target", "operand", "left"])
+    if kind == "target" and c == target:  # the target claimed from other operands
+        x = rng.choice([y for y in range(1, 14) if Fraction(y) not in (a, b)])
+        a, b = (Fraction(x), b) if rng.random() < 0.5 else (a, Fraction(x))
+        return f"{fmt_operand(a)}{op}{fmt_operand(b)}={fmt(c)} (left: {fmt_left(left)})"
+    if kind == "target":
+        new_c = target
+    elif kind in ("result", "target"):
+        others = [apply(a, o, b) for o in OPS if o != op]
+        near = [c + d for d in (-2, -1, 1, 2)] + [c * 2, Fraction(rng.randint(1, 60))]
+        new_c = rng.choice([x for x in others + near if x is not None and x >= 0 and x != c] or [c + 1])
+    if kind in ("result", "target"):
+        if c in left:
+            left.remove(c)
+        left.append(new_c)
+        c = new_c
+    elif kind == "operand":
+        absent = [Fraction(x) for x in range(1, 14) if Fraction(x) not in state]
+        x = rng.choice(absent)
+        if rng.random() < 0.5:
+            a = x
+        else:
+            b = x
+        new_c = apply(a, op, b)
+        if new_c is None or new_c < 0:
+            return None
+        if c in left:
+            left.remove(c)
+        left.append(new_c)
+        c = new_c
+    else:  # a wrong remaining list: one number changed, dropped or repeated
+        others = [i for i, x in enumerate(left) if x != c] or list(range(len(left)))
+        i = rng.choice(others)
+        how = rng.choice(["change", "drop", "repeat"]) if len(left) > 1 else "change"
+        if how == "change":
+            left[i] = max(Fraction(1), left[i] + rng.choice([-2, -1, 1, 2, 3]))
+        elif how == "drop":
+            del left[i]
+        else:
+            left.append(left[i])
+    out = f"{fmt_operand(a)}{op}{fmt_operand(b)}={fmt(c)} (left: {fmt_left(left)})"
+    return None if out == text else out
+
+
 def _eval(node: ast.AST) -> tuple[Fraction, list[int]]:
     if isinstance(node, ast.Expression):
         return _eval(node.body)

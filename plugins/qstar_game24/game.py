@@ -30,6 +30,7 @@ from .arithmetic import (  # noqa: F401 - re-exported: the step language is shar
     fmt_left,
     fmt_operand,
     parse_num,
+    perturb_step,
 )
 
 TARGET = Fraction(24)

@@ -14,11 +14,13 @@ bundled one.
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from qstar import hookimpl
-from qstar.engine import Tree
+from qstar.engine import Tree, stable_int
 from qstar.errors import QstarError
 from qstar.protocols import Rollout
 
@@ -98,10 +100,40 @@ class VerifierLabeler:
         yield  # a generator that needs no model call
 
 
-def records(tree: Tree, original_size: int, labeler_cfg: Any) -> list[dict[str, Any]]:
+def perturb(result, task, segmenter, k: int):
+    """The searched tree with ``k`` perturbed siblings beside each of its legal steps: the task's
+    ``perturb_step`` writes a plausible mistake (Game of 24: wrong arithmetic, a number that is not
+    left, a wrong ``left:`` list), appended after the searched nodes, so ids from
+    ``len(result.nodes)`` on are perturbations. A small policy's own mistakes are too few and too
+    alike for a reward model to learn to catch them (the bundled PRM ranked legal above illegal
+    second steps at AUROC 0.75); these are labelled by the labeler like any step, so an illegal one
+    gets 0 from the rules, never from a look-ahead. Seeded by the problem id: a rerun or resume
+    adds the same siblings."""
+    if not hasattr(task, "perturb_step"):
+        raise QstarError(f"perturb={k}: task {task.name!r} has no perturb_step; use perturb=0")
+    tree = Tree.from_result(result, task, segmenter)
+    rng = random.Random(stable_int(f"perturb\x00{result.problem.id}"))
+    for node in list(tree.nodes[1:]):
+        steps = tree.steps(node)
+        if not task.check_step(result.problem, steps[:-1], steps[-1]).valid:
+            continue
+        parent = tree.nodes[node.parent]
+        taken = {tree.nodes[i].step for i in tree.children[parent.id]}
+        for _ in range(k):
+            for _attempt in range(4):  # a few draws for a sibling not already there
+                step = task.perturb_step(result.problem, steps[:-1], steps[-1], rng)
+                if step is not None and step not in taken:
+                    taken.add(step)
+                    tree.add(parent, step)
+                    break
+    return dataclasses.replace(result, nodes=tree.nodes)
+
+
+def records(tree: Tree, original_size: int, labeler_cfg: Any, searched: int | None = None) -> list[dict[str, Any]]:
     """TRL's stepwise-supervision records, one per leaf of the searched tree (rollout nodes
     excluded): ``prompt``, ``completions`` (the steps), ``labels`` (hard: any rollout right), with
-    the soft labels, node ids, problem id and labeler config alongside."""
+    the soft labels, node ids, problem id and labeler config alongside. ``searched``: node ids
+    from it on are perturbations (``perturb``), flagged per step in ``perturbed``."""
     ids = range(1, original_size)
     has_child = {tree.nodes[i].parent for i in ids}
     leaves = [i for i in ids if i not in has_child]
@@ -122,6 +154,8 @@ def records(tree: Tree, original_size: int, labeler_cfg: Any) -> list[dict[str, 
                 "paths": len(leaves),
             }
         )
+        if searched is not None:
+            out[-1]["perturbed"] = [n.id >= searched for n in path]
     return out
 
 
