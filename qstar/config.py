@@ -205,6 +205,7 @@ class LoopConfig:
     train_every: int = 6  # every Nth puzzle of it
     train_limit: int = 0  # first N of those (0 = all)
     label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
+    label_perturb: int = 0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
     prm_steps: int = 200  # PRM training steps per round
     policy_steps: int = 200  # policy training steps per round
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
@@ -229,7 +230,7 @@ class LoopConfig:
         for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
-        for key in ("train_limit", "eval_limit"):
+        for key in ("train_limit", "eval_limit", "label_perturb"):
             if getattr(self, key) < 0:
                 raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
 

@@ -28,6 +28,7 @@ per round) and the round table on the console.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -38,6 +39,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from qstar.config import LoopConfig
 from qstar.errors import QstarError
 from qstar.tree import atomic_write_text
 
@@ -166,7 +168,7 @@ class Loop:
         search = self.sharded(r, "search", ["search", *self.common, *subset, *c.generate_overrides, *self.policy_args(policy), "scorer=prm",
                                             f"scorer.model={prm}", "setting=learned", *c.search_overrides])
         label = self.sharded(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *c.generate_overrides, *self.policy_args(policy),
-                                        "labeler=mc-rollout", f"labeler.n={c.label_n}"])
+                                        "labeler=mc-rollout", f"labeler.n={c.label_n}", f"perturb={c.label_perturb}"])
         if self.worker:
             raise WorkerDone(f"shard {self.worker[0]}/{c.shards} of round {r} search and label is done; "
                              "the driver (the same command without shard=) trains and evaluates")
@@ -237,8 +239,10 @@ class Loop:
             return
         old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
         new = OmegaConf.to_container(self.cfg, resolve=True)
+        # a setting added after the run started reads as its default, so the run still resumes
+        defaults = {f.name: f.default for f in dataclasses.fields(LoopConfig) if f.default is not dataclasses.MISSING}
         for key in sorted(set(old) | set(new)):
-            if key not in ("rounds", "out_dir", "shard", "train_launcher") and old.get(key) != new.get(key):
+            if key not in ("rounds", "out_dir", "shard", "train_launcher") and old.get(key, defaults.get(key)) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
                     "rerun with the same settings (only rounds, shard and train_launcher may change) or pick another out_dir"

@@ -4,7 +4,8 @@
 
 For every distinct step prefix of each file: the soft label's AUROC against the exact label
 (legal, and 24 still reachable after it; for an answer line, a right answer), overall and by
-depth, with the hard label's false-negative and false-positive rates.
+depth, with the hard label's false-negative and false-positive rates; and how many steps the
+rules reject carry a positive label (none should: an illegal step is labelled 0).
 """
 
 from __future__ import annotations
@@ -36,13 +37,19 @@ def exact(prompt: str, steps: list[str]) -> list[bool]:
 
 for path in sys.argv[1:]:
     seen: dict[tuple, tuple[float, bool, int]] = {}
+    illegal: dict[tuple, float] = {}  # steps the rules reject → their soft label
     for line in open(path):
         r = json.loads(line)
+        problem = TASK.parse_problem(r["prompt"].split("Input:")[1].strip())
         for i, (soft, gold) in enumerate(zip(r["soft_labels"], exact(r["prompt"], r["completions"]))):
-            seen[(r["problem_id"], tuple(r["completions"][: i + 1]))] = (soft, gold, i)
+            key = (r["problem_id"], tuple(r["completions"][: i + 1]))
+            seen[key] = (soft, gold, i)
+            if not TASK.check_step(problem, r["completions"][:i], r["completions"][i]).valid:
+                illegal[key] = soft
     soft, gold = [v[0] for v in seen.values()], [v[1] for v in seen.values()]
     overall = auroc(soft, gold)  # None when every step has one exact label
     print(f"{path}: {len(soft)} steps, exact positive {sum(gold) / len(gold):.3f}, AUROC {'n/a' if overall is None else f'{overall:.3f}'}")
+    print(f"  illegal steps: {len(illegal)}, with a positive label: {sum(s > 0 for s in illegal.values())}")
     for depth in sorted({v[2] for v in seen.values()}):
         rows = [v for v in seen.values() if v[2] == depth]
         pos = sum(g for _, g, _ in rows)

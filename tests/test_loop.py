@@ -17,6 +17,10 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "round-0" / "eval-greedy" / "done.json").exists()
     assert (tmp_path / "rounds.json").exists() and (tmp_path / "rounds.png").exists()
+    saved = tmp_path / "loop.yaml"
+    saved.write_text("".join(x for x in saved.read_text().splitlines(keepends=True) if not x.startswith("label_perturb:")))
+    resumed = run_cli("loop", *SMALL, out)  # a run from before a setting existed resumes: it reads as the default
+    assert resumed.returncode == 0, resumed.stderr
     again = run_cli("loop", *SMALL[:1], "eval_limit=2", SMALL[2], out)
     assert again.returncode == 2
     assert again.stderr.strip() == (
