@@ -207,6 +207,8 @@ class LoopConfig:
     label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
     label_perturb: int = 0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
     prm_steps: int = 200  # PRM training steps per round
+    prm_replay: list = field(default_factory=list)  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
+    prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
     policy_steps: int = 200  # policy training steps per round
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
     generate_overrides: list = field(default_factory=list)  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)

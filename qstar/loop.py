@@ -161,6 +161,26 @@ class Loop:
         return {"greedy": greedy["results"], "search": searched["results"],
                 "wall_time": greedy["wall_time"] + searched["wall_time"]}
 
+    def prm_data(self, r: int, labels: Path) -> Path:
+        """The PRM's data for round ``r``: this round's labels, after the ``prm_replay`` files and
+        (``prm_keep_rounds``) the earlier rounds' labels, joined once into ``round-r/prm-data.jsonl``.
+        A weak policy's rollouts label most reachable steps 0; the replayed labels keep the PRM
+        from forgetting what it knew."""
+        c = self.cfg
+        if not c.prm_replay and not c.prm_keep_rounds:
+            return labels
+        dest = self.out / f"round-{r}" / "prm-data.jsonl"
+        if dest.exists():
+            return dest
+        earlier = [self.out / f"round-{q}" / "label" / "labels.jsonl" for q in range(1, r)] if c.prm_keep_rounds else []
+        parts = [Path(p) for p in c.prm_replay] + earlier + [labels]
+        for part in parts:
+            if not part.is_file():
+                raise QstarError(f"prm_replay: {part} does not exist: pass label files written by qstar label")
+        texts = [p.read_text() for p in parts]
+        atomic_write_text(dest, "".join(t if t.endswith("\n") or not t else t + "\n" for t in texts))
+        return dest
+
     def round(self, r: int, policy: str, prm: str) -> tuple[str, str, dict]:
         c = self.cfg
         d = self.out / f"round-{r}"
@@ -175,7 +195,7 @@ class Loop:
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]
         prm_stage = self.stage(r, "prm", ["train", *self.common, "optimizer=prm", "optimizer.target=hard", f"model.name_or_path={prm}",
-                                          f"data={labels}", f"trainer.max_steps={c.prm_steps}", *trainer, *c.prm_overrides])
+                                          f"data={self.prm_data(r, labels)}", f"trainer.max_steps={c.prm_steps}", *trainer, *c.prm_overrides])
         data = labels if DATA_OF[self.optimizer] == "labels" else d / "search" / "trees.jsonl"
         options = [f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
                    for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items() if k != "name"]

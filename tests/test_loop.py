@@ -108,3 +108,26 @@ def test_a_worker_whose_n_is_not_the_loops_shards_is_refused(tmp_path):
     proc = run_cli("loop", "shards=3", "shard=3/3", f"out_dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "qstar: error: shard=3/3: use i/n with 0 ≤ i < n (e.g. shard=0/4 for the first of 4 workers)"
+
+
+def test_prm_replay_and_kept_rounds_join_the_prm_data_once(compose, tmp_path):
+    from qstar.errors import QstarError
+    from qstar.loop import Loop
+
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text('{"problem_id": "a"}')  # no final newline: still one record per line
+    for r, pid in ((1, "b"), (2, "c")):
+        (tmp_path / f"round-{r}" / "label").mkdir(parents=True)
+        (tmp_path / f"round-{r}" / "label" / "labels.jsonl").write_text(f'{{"problem_id": "{pid}"}}\n')
+    labels = lambda r: tmp_path / f"round-{r}" / "label" / "labels.jsonl"  # noqa: E731
+
+    plain = Loop(compose("loop", [f"out_dir={tmp_path}"]))
+    assert plain.prm_data(2, labels(2)) == labels(2)  # the default: this round's labels only
+    loop = Loop(compose("loop", [f"out_dir={tmp_path}", f"prm_replay=[{replay}]", "prm_keep_rounds=true"]))
+    joined = loop.prm_data(2, labels(2))
+    assert joined == tmp_path / "round-2" / "prm-data.jsonl"
+    assert joined.read_text().splitlines() == ['{"problem_id": "a"}', '{"problem_id": "b"}', '{"problem_id": "c"}']
+    replay.unlink()
+    assert loop.prm_data(2, labels(2)) == joined  # joined once: a resumed round trains on the same data
+    with pytest.raises(QstarError, match=r"prm_replay: .*replay.jsonl does not exist"):
+        loop.prm_data(3, labels(2))
