@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from qstar.engine import Engine, Tree
+from qstar.engine import Engine, Tree, score_steps
 from qstar.errors import QstarError
 from qstar.tree import ResultWriter, SearchResult, atomic_write_text
 
@@ -123,9 +123,8 @@ def compare(cfg: DictConfig) -> dict[str, Any]:
     leaves = [[t.nodes[i] for i in _leaf_ids(t)] for t in trees]
     steps = [(t, n) for t in trees for n in t.nodes[1:]]
     for scorer in (prm, orm):
-        values = scorer.score([t.problem for t, _ in steps], [t.steps(n) for t, n in steps])
-        for (_, node), v in zip(steps, values):
-            node.scores[scorer.name] = float(v)
+        for (_, node), v in zip(steps, score_steps(scorer, steps)):
+            node.scores[scorer.name] = v
     aggregate = {prm.name: prm.aggregate, orm.name: orm.aggregate}
     names = {"prm": prm.name, "orm": orm.name}
     for n in ns:

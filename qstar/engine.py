@@ -94,6 +94,17 @@ def stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
+def score_steps(scorer: Any, steps: Sequence[tuple["Tree", Node]]) -> list[float]:
+    """``scorer``'s score of each node's step in its path context (one batched call), times
+    π(step)^w when the scorer has a ``policy_weight`` w: the node's recorded log-prob, which for a
+    sampled completion sits on its last step (the whole sample's probability)."""
+    if not steps:
+        return []
+    values = scorer.score([t.problem for t, _ in steps], [t.steps(n) for t, n in steps])
+    weight = getattr(scorer, "policy_weight", 0.0)
+    return [float(v) * math.exp(weight * n.logprob) if weight else float(v) for (_, n), v in zip(steps, values)]
+
+
 class Tree:
     """The nodes grown for one problem; node ids are list positions, the root is node 0."""
 
@@ -398,9 +409,8 @@ class Engine:
         name = self.scorer.name
         # A step scored once in its path context keeps its score: it is never sent again.
         todo = list({id(n): (tree, n) for tree, r in batch for n in r.nodes if name not in n.scores}.values())
-        scores = self.scorer.score([t.problem for t, _ in todo], [t.steps(n) for t, n in todo]) if todo else []
-        for (tree, node), s in zip(todo, scores):
-            node.scores[name] = float(s)
+        for (tree, node), s in zip(todo, score_steps(self.scorer, todo)):
+            node.scores[name] = s
             tree.budget.scorer_calls += 1
         return [[node.scores[name] for node in r.nodes] for _, r in batch]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,27 @@ def test_engine_never_rescores_a_step(tiny_prm):
     first = eng._score([(tree, Score([a, b]))])
     again = eng._score([(tree, Score([b, a]))])
     assert seen == [2] and again == [first[0][::-1]] and tree.budget.scorer_calls == 2
+
+
+def test_policy_weight_multiplies_each_step_score_by_the_policys_probability_of_it(tiny_prm):
+    task, seg = Game24Task(), NewlineSegmenter()
+    problem = task.parse_problem("4 9 10 13")
+    scores = {}
+    for w in (0.0, 0.5):
+        scorer = RewardScorer(RewardScorerConfig(name="prm", model=str(tiny_prm), policy_weight=w), task)
+        tree = Tree(problem, task, seg)
+        a = tree.add(tree.root, "13-9=4 (left: 4 4 10)", logprob=-2.0)
+        b = tree.add(a, "10-4=6 (left: 4 6)", logprob=-6.0)
+        c = tree.add(tree.root, "13-9=5 (left: 4 5 10)")  # no recorded log-prob: π = 1, the PRM alone
+        (scores[w],) = Engine(task, seg, expander=None, scorer=scorer)._score([(tree, Score([a, b, c]))])
+    plain, weighted = scores[0.0], scores[0.5]
+    assert weighted == pytest.approx([plain[0] * math.exp(-1.0), plain[1] * math.exp(-3.0), plain[2]], rel=1e-6)
+
+
+def test_a_negative_policy_weight_is_one_line_exit_2():
+    result = run_cli("solve", "scorer=prm", "scorer.policy_weight=-1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["qstar: error: scorer.policy_weight=-1.0: use 0 (the PRM alone) or a positive weight"]
 
 
 @pytest.mark.parametrize("aggregate,expected", [("min", 0.2), ("prod", 0.9 * 0.2 * 0.5), ("last", 0.5), ("mean", (0.9 + 0.2 + 0.5) / 3)])

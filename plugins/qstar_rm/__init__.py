@@ -83,8 +83,11 @@ class RewardScorerConfig:
     batch_size: int = 256  # paths per forward pass
     dtype: str = "float32"  # torch dtype to load the weights in
     device: str = "cpu"  # where the reward model runs (cpu, cuda, ...)
+    policy_weight: float = 0.0  # step score = PRM · π(step)^w: the policy's own probability of the step as a prior (0 = the PRM alone)
 
     def __post_init__(self):
+        if self.policy_weight < 0:
+            raise QstarError(f"scorer.policy_weight={self.policy_weight}: use 0 (the PRM alone) or a positive weight")
         if self.aggregate not in AGGREGATES:
             raise QstarError(f"scorer.aggregate={self.aggregate!r}: choose one of {', '.join(AGGREGATES)}")
         if self.batch_size < 1:
@@ -105,6 +108,15 @@ class RewardScorer:
 
         self.cfg, self.task = cfg, task
         self.name, self.aggregate = cfg.name, cfg.aggregate
+        # The engine multiplies each step's score by π(step)^w, the policy's probability of the
+        # step (its summed token log-probs, recorded when it was proposed). A product of experts:
+        # the PRM judges where a step leads, the policy whether it is a step it would write; the
+        # tiny PRM tells an illegal step from a legal one poorly (AUROC 0.75 at the second step)
+        # where the policy's log-prob does well (0.86), and the product ranks steps better than
+        # either (recipes/prm_diagnosis.py). In log space it is A*'s f = g + λ·h with g the
+        # path's log-probability (Q*, Wang et al. 2024). Both are learned signals: the setting
+        # stays learned.
+        self.policy_weight = cfg.policy_weight
         model, tok = load_reward_model(cfg.model, cfg.dtype, cfg.device)
         self.rm = RewardModel(model, tok, cfg.batch_size)
 
