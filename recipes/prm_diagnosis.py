@@ -5,7 +5,8 @@ rules and solver (an oracle, used only to measure: nothing here reaches a search
 
 For each depth, over the steps the search scored whose earlier steps are legal: how well the
 PRM's score tells legal steps from illegal ones (AUROC), how well it ranks the legal ones by
-whether 24 can still be reached, and both together (the exact step label). Then, per puzzle, the
+whether 24 can still be reached, and both together (the exact step label); and how well the
+policy's own log-prob of the step tells legal from illegal. Then, per puzzle, the
 first depth where no kept state can still reach 24: the policy proposed no good step there, or
 it did and the ranking dropped them all.
 """
@@ -46,7 +47,7 @@ def diagnose(path: str, scorer: str = "prm") -> None:
             good = legal and (TASK.is_correct(r.problem, v.answer) if v.terminal else TASK.solvable(r.problem, s))
             judged[n.id] = (prefix, legal, good)
             if prefix and scorer in n.scores:
-                rows.append((n.depth, n.scores[scorer], legal, good))
+                rows.append((n.depth, n.scores[scorer], legal, good, n.logprob))
         frontier, verdict = [0], "a kept path reaches a right answer"
         for depth in range(1, TASK.max_depth + 1):
             cands = [c for p in frontier for c in kids.get(p, [])]
@@ -71,6 +72,7 @@ def diagnose(path: str, scorer: str = "prm") -> None:
         print(
             f"  depth {depth}: {len(at)} steps, {len(at) - len(legal)} illegal or dead ends | legal vs not {fmt([x[1] for x in at], [x[2] for x in at])}"
             f" | reachable among legal {fmt([x[1] for x in legal], [x[3] for x in legal])} | exact label {fmt([x[1] for x in at], [x[3] for x in at])}"
+            f" | policy log-prob: legal vs not {fmt([x[4] for x in at], [x[2] for x in at])}"
         )
     for verdict, count in sorted(lost.items()):
         print(f"  {count:3d} puzzles: {verdict}")
