@@ -104,11 +104,11 @@ def perturb(result, task, segmenter, k: int):
     """The searched tree with ``k`` perturbed siblings beside each of its legal steps: the task's
     ``perturb_step`` writes a plausible mistake (Game of 24: wrong arithmetic, a number that is not
     left, a wrong ``left:`` list), appended after the searched nodes, so ids from
-    ``len(result.nodes)`` on are perturbations. A small policy's own mistakes are too few and too
-    alike for a reward model to learn to catch them (the bundled PRM ranked legal above illegal
-    second steps at AUROC 0.75); these are labelled by the labeler like any step, so an illegal one
-    gets 0 from the rules, never from a look-ahead. Seeded by the problem id: a rerun or resume
-    adds the same siblings."""
+    ``len(result.nodes)`` on are perturbations: more, and more varied, wrong steps for a reward
+    model than the policy's own samples give. They are labelled by the labeler like any step, so
+    an illegal one gets 0 from the rules, never from a look-ahead. (On the Game of 24 they did not
+    teach the 2M-parameter PRM to catch the policy's own mistakes on new puzzles: see the
+    README.) Seeded by the problem id: a rerun or resume adds the same siblings."""
     if not hasattr(task, "perturb_step"):
         raise QstarError(f"perturb={k}: task {task.name!r} has no perturb_step; use perturb=0")
     tree = Tree.from_result(result, task, segmenter)
