@@ -10,25 +10,19 @@ from __future__ import annotations
 import sys
 
 from qstar.commands import load_trees
+from qstar.engine import Tree
 from qstar_game24 import Game24Task
+from qstar_segmenters import NewlineSegmenter
 
 
 def legal_shares(path: str) -> tuple[float, float]:
     task = Game24Task()
     proposed, chosen = [0, 0], [0, 0]
     for r in load_trees(path):
-        by_id = {n.id: n for n in r.nodes}
-
-        def steps(n):
-            out = []
-            while n.parent is not None:
-                out.append(n.step)
-                n = by_id[n.parent]
-            return out[::-1]
-
+        tree = Tree.from_result(r, task, NewlineSegmenter())
         on_path = set(r.path)
-        for n in r.nodes[1:]:
-            s = steps(n)
+        for n in tree.nodes[1:]:
+            s = tree.steps(n)
             ok = task.check_step(r.problem, s[:-1], s[-1]).valid
             proposed[0] += ok
             proposed[1] += 1

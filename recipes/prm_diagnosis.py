@@ -18,7 +18,10 @@ from collections import Counter
 
 from qstar.commands import load_trees
 from qstar.compare import _auroc as auroc
+from qstar.engine import Tree
 from qstar_game24 import Game24Task
+from qstar_label import exact_label
+from qstar_segmenters import NewlineSegmenter
 
 TASK = Game24Task()
 
@@ -26,36 +29,24 @@ TASK = Game24Task()
 def diagnose(path: str, scorer: str = "prm") -> None:
     rows, lost = [], Counter()
     for r in load_trees(path):
-        by_id = {n.id: n for n in r.nodes}
-        kids: dict[int, list[int]] = {}
-        for n in r.nodes[1:]:
-            kids.setdefault(n.parent, []).append(n.id)
-
-        def steps(n):
-            out = []
-            while n.parent is not None:
-                out.append(n.step)
-                n = by_id[n.parent]
-            return out[::-1]
-
-        judged: dict[int, tuple[bool, bool, bool]] = {}  # id → (prefix legal, legal, good)
-        for n in r.nodes[1:]:
-            s = steps(n)
-            prefix = TASK.state(r.problem, s[:-1]) is not None
+        tree = Tree.from_result(r, TASK, NewlineSegmenter())
+        kids = tree.children
+        judged: dict[int, tuple[bool, bool]] = {}  # id → (legal, good: the exact step label)
+        for n in tree.nodes[1:]:
+            s = tree.steps(n)
             v = TASK.check_step(r.problem, s[:-1], s[-1])
-            legal = v.valid and not v.dead_end
-            good = legal and (TASK.is_correct(r.problem, v.answer) if v.terminal else TASK.solvable(r.problem, s))
-            judged[n.id] = (prefix, legal, good)
-            if prefix and scorer in n.scores:
+            legal, good = v.valid and not v.dead_end, exact_label(TASK, tree, n) == 1.0
+            judged[n.id] = (legal, good)
+            if TASK.state(r.problem, s[:-1]) is not None and scorer in n.scores:  # earlier steps legal
                 rows.append((n.depth, n.scores[scorer], legal, good, n.logprob))
         frontier, verdict = [0], "a kept path reaches a right answer"
         for depth in range(1, TASK.max_depth + 1):
             cands = [c for p in frontier for c in kids.get(p, [])]
-            if not any(judged[c][2] for c in cands):
+            if not any(judged[c][1] for c in cands):
                 verdict = f"depth {depth}: no good step proposed" if cands else f"depth {depth}: nothing proposed"
                 break
             kept = [c for c in cands if kids.get(c)] if depth < TASK.max_depth else cands
-            if depth < TASK.max_depth and not any(judged[c][2] for c in kept):
+            if depth < TASK.max_depth and not any(judged[c][1] for c in kept):
                 verdict = f"depth {depth}: good steps proposed, none kept"
                 break
             frontier = kept
