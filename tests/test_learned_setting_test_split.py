@@ -13,20 +13,22 @@ from qstar import commands
 
 pytestmark = pytest.mark.slow
 
-# measured: step AUROC 0.860, tot-bfs + prm 73/100 (`qstar compare`, seed 0)
-PRM_AUROC_AT_LEAST = 0.84
-TOT_BFS_PRM_AT_LEAST = 68
+# measured (`qstar compare prm.policy_weight=0.5 prm.aggregate=prod`, seed 0; both chosen on the
+# validation split): step AUROC 0.915 on the tree search's steps, tot-bfs + prm 92/100, PRM max
+# at n = 16 80 against the majority's 44
+PRM_AUROC_AT_LEAST = 0.90
+TOT_BFS_PRM_AT_LEAST = 89
 
 
 def test_compare_on_the_test_split(compose, policy_dir, tmp_path):
-    cfg = compose("compare", ["split=test", "ns=[1,4,16]", f"out_dir={tmp_path}", "progress=false"])
+    cfg = compose("compare", ["split=test", "ns=[1,4,16]", "prm.policy_weight=0.5", "prm.aggregate=prod", f"out_dir={tmp_path}", "progress=false"])
     summary = commands.compare(cfg)
     rows = {(r["method"], r["n"]): r["solved"] for r in summary["rows"]}
     shown = json.dumps({"rows": summary["rows"], "auroc": summary["auroc"]})
     assert summary["problems"] == 100 and summary["setting"] == "learned"
     assert summary["auroc"]["prm_steps_of_tree_search"]["auroc"] >= PRM_AUROC_AT_LEAST, shown
     assert rows[("tot-bfs + prm", None)] >= TOT_BFS_PRM_AT_LEAST, shown
-    assert rows[("PRM max", 16)] >= rows[("majority", 16)], shown
+    assert rows[("PRM max", 16)] > rows[("majority", 16)], shown
 
 
 # measured (`qstar eval comparison=game24 split=test`, seed 0): best-of-n weighted n=16 75,
