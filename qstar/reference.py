@@ -192,7 +192,7 @@ def config_reference() -> str:
         "### trainer {#trainer}",
         "",
         f"`{_qualname(TrainerConfig)}` — passed to `lightning.Trainer` by `qstar train`;",
-        "`trainer=cpu|gpu|ddp` picks a file of `conf/trainer/`.",
+        "`trainer=cpu|ddp-cpu|gpu|ddp|fsdp` picks a file of `conf/trainer/`.",
         "",
         *_table(TrainerConfig, anchors),
         "## Components",

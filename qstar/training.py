@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ class TrainerConfig:
 
     accelerator: str = "cpu"  # cpu | gpu | auto (Lightning accelerator)
     devices: Any = 1  # devices per node: a count, a list of ids, or -1 for all
-    strategy: str = "auto"  # auto | ddp | fsdp | deepspeed ... (Lightning strategy)
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | fsdp ... (Lightning strategy)
     num_nodes: int = 1  # machines; multi-node launching is Lightning's
     precision: str = "32-true"  # 32-true | bf16-mixed | 16-mixed (Lightning precision)
     max_epochs: int = -1  # -1 = no epoch limit: max_steps / max_time end training
@@ -152,8 +153,17 @@ def _trim_log(path: Path, step: int) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
-    """Run ``trainer.fit``; with ``resume`` continue from ``checkpoints/last.ckpt`` when it exists."""
+def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> dict[str, Any]:
+    """Run ``trainer.fit``; with ``resume`` continue from ``checkpoints/last.ckpt`` when it exists.
+
+    Returns the state dict to export, on global rank 0 (``{}`` on the other ranks): the best
+    validation checkpoint's, or, when no validation ran, ``last.ckpt``'s (written when training
+    ends). It is read from the checkpoint file, not from ``module``: under FSDP (``trainer=fsdp``)
+    each rank holds a shard of every parameter, and Lightning writes the gathered full state to
+    the checkpoint (``state_dict_type="full"``, its default). Where every rank holds whole
+    parameters (one device, DDP) the state is also loaded into ``module``."""
+    import torch
+
     last = out_dir / "checkpoints" / "last.ckpt"
     ckpt_path = None
     if resume:
@@ -164,7 +174,40 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> str | None:
             _trim_log(out_dir / "logs" / "metrics.csv", _global_step(last))
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)  # FinalCheckpoint writes last.ckpt at the end
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    return best or None
+    if not is_global_zero():
+        return {}
+    state = torch.load(best or last, map_location="cpu", weights_only=True)["state_dict"]
+    if not is_sharded(trainer):
+        module.load_state_dict(state)
+    return state
+
+
+def is_sharded(trainer) -> bool:
+    """Whether the trainer's strategy shards parameters over ranks (FSDP): then a module's
+    parameters are its rank's shards after ``fit``, and only a checkpoint holds them whole."""
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    return isinstance(trainer.strategy, FSDPStrategy)
+
+
+@contextmanager
+def whole_parameters(trainer):
+    """Inside, every parameter is whole on every rank; written back to the shards on leaving.
+    For a module that changes parameters outside its forward pass (ILQL's Polyak update of its
+    target heads): under FSDP a rank's parameters are views of its shard, and a target head's
+    shard is not its Q head's. Elsewhere it does nothing."""
+    if not is_sharded(trainer):
+        yield
+        return
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    with FullyShardedDataParallel.summon_full_params(trainer.strategy.model, writeback=True):
+        yield
+
+
+def submodule_state(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of a LightningModule's ``state`` under ``prefix`` (``"model."``), without it."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def warmup_cosine(optimizer, total_steps: int, warmup_steps: int) -> dict:
@@ -205,15 +248,17 @@ def is_global_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def export_hf(model, tokenizer, dest: Path) -> Path:
+def export_hf(model, tokenizer, dest: Path, state_dict: dict[str, Any] | None = None) -> Path:
     """Write ``save_pretrained`` output (safetensors) atomically: a crash leaves the old export.
-    Only global rank 0 writes; the other ranks of a distributed run return the same path."""
+    ``state_dict`` (what :func:`fit` returned, under the model's prefix) is written instead of the
+    model's own parameters, which are shards under FSDP. Only global rank 0 writes; the other
+    ranks of a distributed run return the same path."""
     dest = Path(dest)
     if not is_global_zero():
         return dest
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     _readable(tmp)  # safetensors writes 0600 files; an exported model is shared like any output
     old = dest.with_name(f".{dest.name}.old")

@@ -34,3 +34,33 @@ def test_sft_trains_on_the_gpu(compose, tmp_path):
                             "model.arch.n_head=2", "split=val", f"out_dir={tmp_path}"])
     exported = commands.train(cfg)
     assert (exported / "model.safetensors").exists()
+
+
+from test_distributed import base  # noqa: E402,F401  (the tiny model, labels and trees those tests train on)
+
+FSDP_DATA = {"sft": None, "prm": "labels.jsonl", "orm": "labels.jsonl", "dpo": "labels.jsonl", "ilql": "labels.jsonl", "rft": "trees.jsonl"}
+
+
+@pytest.mark.parametrize("optimizer", list(FSDP_DATA))
+def test_every_optimizer_trains_under_fsdp_and_exports_whole_weights(base, compose_module, optimizer):  # noqa: F811
+    """Under FSDP each rank's parameters are shards after fit: the export must hold the full
+    weights of the checkpoint it came from (the best validation one, else the last)."""
+    from safetensors.torch import load_file
+
+    from qstar import commands
+
+    out = base / "fsdp" / optimizer
+    data = [f"data={base / FSDP_DATA[optimizer]}"] if FSDP_DATA[optimizer] else []
+    exported = commands.train(compose_module("train", [
+        f"optimizer={optimizer}", f"model.name_or_path={base / 'base' / 'model'}", *data, "split=val", "optimizer.batch_size=8",
+        "trainer=fsdp", "trainer.devices=1", "trainer.max_steps=2", "trainer.enable_progress_bar=false", f"out_dir={out}"]))
+    best = out / "checkpoints" / "best.ckpt"
+    ckpt = torch.load(best if best.exists() else out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    prefix = "model.lm." if optimizer == "ilql" else "model."
+    trained = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    weights = load_file(str(exported / "model.safetensors"))
+    assert weights and set(weights) <= set(trained)
+    for name, tensor in weights.items():
+        assert tensor.shape == trained[name].shape and torch.equal(tensor, trained[name].to(tensor.dtype)), name
+    if optimizer == "ilql":
+        assert (exported / "ilql_heads.safetensors").is_file()

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from qstar import hookimpl
 from qstar.engine import stable_int
 from qstar.errors import QstarError
-from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
+from qstar.training import TrainContext, build_trainer, export_hf, fit, submodule_state, warmup_cosine
 from qstar.tree import atomic_write_text
 
 __all__ = ["DPOConfig", "DPOModule", "DPOOptimizer", "dpo_loss", "step_pairs"]
@@ -267,10 +267,8 @@ class DPOOptimizer:
         module = DPOModule(policy, self.cfg)
         data = PairDataModule(pairs, self.cfg, tok, max_len, ctx.seed)
         trainer = build_trainer(ctx.trainer, ctx.out_dir)
-        best = fit(trainer, module, data, ctx.out_dir, ctx.resume)
-        if best:
-            module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-        return export_hf(module.model, tok, ctx.out_dir / "model")
+        state = fit(trainer, module, data, ctx.out_dir, ctx.resume)
+        return export_hf(module.model, tok, ctx.out_dir / "model", submodule_state(state, "model."))
 
 
 @hookimpl

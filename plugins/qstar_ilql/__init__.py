@@ -41,7 +41,7 @@ from transformers import LogitsProcessor
 from qstar import hookimpl
 from qstar.engine import stable_int
 from qstar.errors import QstarError
-from qstar.training import TrainContext, build_trainer, export_hf, fit, is_global_zero, warmup_cosine
+from qstar.training import TrainContext, build_trainer, export_hf, fit, is_global_zero, submodule_state, warmup_cosine, whole_parameters
 from qstar_hf import HFExpander, HFExpanderConfig
 
 __all__ = ["ILQLConfig", "ILQLModel", "ilql_loss_terms", "polyak_update", "ILQLOptimizer", "ILQLExpander", "ILQLExpanderConfig", "load_heads", "transitions"]
@@ -208,7 +208,8 @@ class ILQLModule(L.LightningModule):
         return losses["loss"]
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        polyak_update(self.model.heads, self.cfg.polyak)
+        with whole_parameters(self.trainer):  # under FSDP a target head's shard is not its Q head's
+            polyak_update(self.model.heads, self.cfg.polyak)
 
     def validation_step(self, batch, batch_idx):
         losses = ilql_losses(self.model, batch, self.cfg)
@@ -243,10 +244,11 @@ class EpisodeDataModule(L.LightningDataModule):
         return self._loader(self.val_set, False)
 
 
-def save_heads(heads: ILQLHeads, cfg: ILQLConfig, dest: Path) -> None:
+def save_heads(heads: dict[str, torch.Tensor], cfg: ILQLConfig, dest: Path) -> None:
+    """The heads' state dict (``ILQLHeads.state_dict()``) and the run's ILQL settings, beside the LM."""
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in heads.state_dict().items()}, str(dest / HEADS_FILE))
+    save_file({k: v.contiguous() for k, v in heads.items()}, str(dest / HEADS_FILE))
     (dest / META_FILE).write_text(json.dumps({"ilql": asdict(cfg)}, indent=2) + "\n")
 
 
@@ -291,12 +293,10 @@ class ILQLOptimizer:
             model.heads.load_state_dict(load_heads(start, lm).state_dict())
         module = ILQLModule(model, self.cfg)
         trainer = build_trainer(ctx.trainer, ctx.out_dir)
-        best = fit(trainer, module, EpisodeDataModule(episodes, self.cfg, tok.pad_token_id, ctx.seed), ctx.out_dir, ctx.resume)
-        if best:
-            module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-        dest = export_hf(module.model.lm, tok, ctx.out_dir / "model")
+        state = fit(trainer, module, EpisodeDataModule(episodes, self.cfg, tok.pad_token_id, ctx.seed), ctx.out_dir, ctx.resume)
+        dest = export_hf(module.model.lm, tok, ctx.out_dir / "model", submodule_state(state, "model.lm."))
         if is_global_zero():
-            save_heads(module.model.heads, self.cfg, dest)
+            save_heads(submodule_state(state, "model.heads."), self.cfg, dest)
         return dest
 
 

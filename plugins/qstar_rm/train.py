@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 
 from qstar.errors import QstarError
-from qstar.training import build_trainer, export_hf, fit, warmup_cosine
+from qstar.training import build_trainer, export_hf, fit, submodule_state, warmup_cosine
 
 from .data import StepExample, outcome_only, read_examples, split_groups
 from .model import build_reward_model, encode, max_length, pad
@@ -113,7 +113,5 @@ def fit_reward_model(ctx, cfg) -> Path:
     module = RewardModule(model, cfg)
     data = RewardDataModule(examples, cfg, tok, delimiter, max_length(model), ctx.seed)
     trainer = build_trainer(ctx.trainer, ctx.out_dir)
-    best = fit(trainer, module, data, ctx.out_dir, ctx.resume)
-    if best:  # export the best validation checkpoint
-        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    return export_hf(module.model, tok, ctx.out_dir / "model")
+    state = fit(trainer, module, data, ctx.out_dir, ctx.resume)  # the best validation checkpoint's
+    return export_hf(module.model, tok, ctx.out_dir / "model", submodule_state(state, "model."))

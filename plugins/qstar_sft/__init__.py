@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from qstar import hookimpl
 from qstar.errors import QstarError
-from qstar.training import TrainContext, build_trainer, export_hf, fit, warmup_cosine
+from qstar.training import TrainContext, build_trainer, export_hf, fit, submodule_state, warmup_cosine
 from qstar.tree import iter_results
 
 
@@ -212,11 +212,8 @@ class SFTOptimizer:
         module = CausalLMModule(model, self.cfg)
         data = StepDataModule(ctx, self.cfg, tok, max_len)
         trainer = build_trainer(ctx.trainer, ctx.out_dir)
-        best = fit(trainer, module, data, ctx.out_dir, ctx.resume)
-        if best:  # export the best validation checkpoint, not merely the last one
-            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            module.load_state_dict(state)
-        return export_hf(module.model, tok, ctx.out_dir / "model")
+        state = fit(trainer, module, data, ctx.out_dir, ctx.resume)  # the best validation checkpoint's, not merely the last
+        return export_hf(module.model, tok, ctx.out_dir / "model", submodule_state(state, "model."))
 
 
 @dataclass
