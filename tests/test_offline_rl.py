@@ -117,6 +117,22 @@ def test_right_paths_are_every_distinct_right_leaf(compose, tmp_path):
     assert right_paths(result, task) == [steps]
 
 
+def test_a_right_answer_after_wrong_arithmetic_is_not_a_right_path():
+    from qstar.tree import Node, Problem, SearchResult
+
+    task = Game24Task()
+    problem = task.parse_problem("4 9 10 13")
+    # wrong arithmetic (13-9=6), then a 4 that is not left; the answer's expression is right all the same
+    steps = ["13-9=6 (left: 4 6 10)", "10-4=6 (left: 6 6)", "6*4=24 (left: 24)", "Answer: (10-(13-9))*4=24"]
+    assert task.is_correct(problem, answer_expression(steps[-1]))
+    nodes = [Node(id=0, parent=None)] + [
+        Node(id=i + 1, parent=i, step=s, depth=i + 1, terminal=i == 3, answer=answer_expression(s) if i == 3 else None)
+        for i, s in enumerate(steps)]
+    result = SearchResult(problem=problem, nodes=nodes, answer=None, path=[], correct=True)
+    assert right_paths(result, task) == []  # every step must keep the rules (optimizer.legal_steps, default)
+    assert right_paths(result, task, legal_steps=False) == [steps]  # the outcome check alone
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
