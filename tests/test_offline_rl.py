@@ -129,8 +129,8 @@ def test_a_right_answer_after_wrong_arithmetic_is_not_a_right_path():
         Node(id=i + 1, parent=i, step=s, depth=i + 1, terminal=i == 3, answer=answer_expression(s) if i == 3 else None)
         for i, s in enumerate(steps)]
     result = SearchResult(problem=problem, nodes=nodes, answer=None, path=[], correct=True)
-    assert right_paths(result, task) == []  # every step must keep the rules (optimizer.legal_steps, default)
-    assert right_paths(result, task, legal_steps=False) == [steps]  # the outcome check alone
+    assert right_paths(result, task) == [steps]  # the outcome check alone (the default)
+    assert right_paths(result, task, legal_steps=True) == []  # every step must keep the rules (optimizer.legal_steps=true)
 
 
 @pytest.mark.parametrize(
