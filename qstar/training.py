@@ -195,8 +195,8 @@ def whole_parameters(trainer):
     """Inside, every parameter is whole on every rank; written back to the shards on leaving.
     For a module that changes parameters outside its forward pass (ILQL's Polyak update of its
     target heads): under FSDP a rank's parameters are views of its shard, and a target head's
-    shard is not its Q head's. Elsewhere it does nothing."""
-    if not is_sharded(trainer):
+    shard is not its Q head's. Elsewhere (or with no trainer) it does nothing."""
+    if trainer is None or not is_sharded(trainer):
         yield
         return
     from torch.distributed.fsdp import FullyShardedDataParallel

@@ -129,7 +129,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "trainer.checkpoint_every_n_steps=0"], ["checkpoint_every_n_steps=0"]),
     (["train", "optimizer.batch_size=0"], ["optimizer.batch_size=0"]),
     (["train", "optimizer.lr=-1"], ["optimizer.lr=-1.0"]),
-    (["train", "trainer=nosuch"], ["unknown trainer 'nosuch'", "cpu, ddp, ddp-cpu, gpu"]),
+    (["train", "trainer=nosuch"], ["unknown trainer 'nosuch'", "cpu, ddp, ddp-cpu, fsdp, gpu"]),
     (["train", "optimizer=nosuch"], ["unknown optimizer 'nosuch'", "sft"]),
     (["train", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
     (["train", "data={LATIN1}"], ["latin1.jsonl:1", "not UTF-8"]),

@@ -208,7 +208,7 @@ class ILQLModule(L.LightningModule):
         return losses["loss"]
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        with whole_parameters(self.trainer):  # under FSDP a target head's shard is not its Q head's
+        with whole_parameters(self._trainer):  # under FSDP a target head's shard is not its Q head's (None: no trainer)
             polyak_update(self.model.heads, self.cfg.polyak)
 
     def validation_step(self, batch, batch_idx):
