@@ -176,6 +176,8 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> dict[str, A
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if not is_global_zero():
         return {}
+    if not best and not is_sharded(trainer):
+        return module.state_dict()  # whole parameters, as last.ckpt holds them: no need to read it back
     state = torch.load(best or last, map_location="cpu", weights_only=True)["state_dict"]
     if not is_sharded(trainer):
         module.load_state_dict(state)

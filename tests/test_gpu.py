@@ -48,6 +48,7 @@ def test_every_optimizer_trains_under_fsdp_and_exports_whole_weights(base, compo
     from safetensors.torch import load_file
 
     from qstar import commands
+    from qstar.training import submodule_state
 
     out = base / "fsdp" / optimizer
     data = [f"data={base / FSDP_DATA[optimizer]}"] if FSDP_DATA[optimizer] else []
@@ -56,8 +57,7 @@ def test_every_optimizer_trains_under_fsdp_and_exports_whole_weights(base, compo
         "trainer=fsdp", "trainer.devices=1", "trainer.max_steps=2", "trainer.enable_progress_bar=false", f"out_dir={out}"]))
     best = out / "checkpoints" / "best.ckpt"
     ckpt = torch.load(best if best.exists() else out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    prefix = "model.lm." if optimizer == "ilql" else "model."
-    trained = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    trained = submodule_state(ckpt["state_dict"], "model.lm." if optimizer == "ilql" else "model.")
     weights = load_file(str(exported / "model.safetensors"))
     assert weights and set(weights) <= set(trained)
     for name, tensor in weights.items():

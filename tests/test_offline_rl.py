@@ -101,34 +101,38 @@ def test_dpo_starts_at_log2_its_loss_falls_and_the_policy_prefers_chosen_steps(c
     assert margin_after > margin_before + 1.0
 
 
+def chain(steps: list[str]) -> list:
+    """The root and one path of ``steps`` below it, the last step a finished answer."""
+    from qstar.tree import Node
+
+    last = len(steps) - 1
+    return [Node(id=0, parent=None)] + [
+        Node(id=i + 1, parent=i, step=s, depth=i + 1, terminal=i == last, answer=answer_expression(s) if i == last else None)
+        for i, s in enumerate(steps)]
+
+
 def test_right_paths_are_every_distinct_right_leaf(compose, tmp_path):
-    from qstar.tree import Node, Problem, SearchResult
+    from qstar.tree import Node, SearchResult
 
     task = Game24Task()
     problem = task.parse_problem("4 9 10 13")
     steps = task.gold_trajectories(problem)[0]
-    nodes = [Node(id=0, parent=None)]
-    for i, s in enumerate(steps):  # one right path
-        nodes.append(Node(id=i + 1, parent=i, step=s, depth=i + 1, terminal=i == len(steps) - 1,
-                          answer=answer_expression(s) if i == len(steps) - 1 else None))
+    nodes = chain(steps)  # one right path
     wrong = "Answer: 4+9+10+13=24"  # a wrong claim below the same prefix
     nodes.append(Node(id=len(nodes), parent=len(steps) - 1, step=wrong, depth=len(steps), terminal=True, answer=answer_expression(wrong)))
     result = SearchResult(problem=problem, nodes=nodes, answer=None, path=[], correct=False)
     assert right_paths(result, task) == [steps]
 
 
-def test_a_right_answer_after_wrong_arithmetic_is_not_a_right_path():
-    from qstar.tree import Node, Problem, SearchResult
+def test_a_right_answer_after_wrong_arithmetic_is_a_right_path_unless_legal_steps():
+    from qstar.tree import SearchResult
 
     task = Game24Task()
     problem = task.parse_problem("4 9 10 13")
     # wrong arithmetic (13-9=6), then a 4 that is not left; the answer's expression is right all the same
     steps = ["13-9=6 (left: 4 6 10)", "10-4=6 (left: 6 6)", "6*4=24 (left: 24)", "Answer: (10-(13-9))*4=24"]
     assert task.is_correct(problem, answer_expression(steps[-1]))
-    nodes = [Node(id=0, parent=None)] + [
-        Node(id=i + 1, parent=i, step=s, depth=i + 1, terminal=i == 3, answer=answer_expression(s) if i == 3 else None)
-        for i, s in enumerate(steps)]
-    result = SearchResult(problem=problem, nodes=nodes, answer=None, path=[], correct=True)
+    result = SearchResult(problem=problem, nodes=chain(steps), answer=None, path=[], correct=True)
     assert right_paths(result, task) == [steps]  # the outcome check alone (the default)
     assert right_paths(result, task, legal_steps=True) == []  # every step must keep the rules (optimizer.legal_steps=true)
 
