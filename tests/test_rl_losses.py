@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from qstar_dpo import DPOConfig, DPOModule, collate, dpo_loss, step_logprobs
+from qstar_dpo import DPOConfig, DPOModule, collate, dpo_loss, encode_pair, step_logprobs, token_logprobs
 from qstar_ilql import ILQLConfig, ILQLModule, ILQLModel, ilql_loss_terms, polyak_update
 from qstar_ilql import ILQLHeads
 
@@ -30,6 +30,46 @@ def test_dpo_loss_by_hand():
     rpo = dpo_loss(pc, pr, rc, rr, beta=0.5, rpo_alpha=2.0, chosen_tokens=torch.tensor([2.0, 4.0]))
     assert rpo["loss"].item() == pytest.approx(out["loss"].item() + 1.0, abs=1e-6)
     assert dpo_loss(rc, rr, rc, rr, beta=0.1)["loss"].item() == pytest.approx(math.log(2))  # π = π_ref
+
+
+class CharTokenizer:
+    """One id per character (a = 2, b = 3, …), enough for encode_pair."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [ord(ch) - ord("a") + 2 for ch in text]}
+
+
+def test_branch_tokens_score_the_steps_up_to_where_they_part_and_the_nll_keeps_the_whole_chosen_step():
+    pair = {"prompt": "ab", "chosen": "cdef", "rejected": "cdgh"}
+    step = encode_pair(CharTokenizer(), pair, 16)
+    branch = encode_pair(CharTokenizer(), pair, 16, tokens="branch")
+    assert step["chosen"] == ([2, 3, 4, 5, 6, 7], 2, 6) and step["rejected"] == ([2, 3, 4, 5, 8, 9], 2, 6)
+    # shared "cd", then "e" against "g": the preference term scores c, d and the first differing token
+    assert branch["chosen"] == ([2, 3, 4, 5, 6, 7], 2, 5) and branch["rejected"] == ([2, 3, 4, 5, 8, 9], 2, 5)
+    assert encode_pair(CharTokenizer(), pair, 5) is None  # longer than the context
+
+    module = DPOModule(tiny_gpt2(), DPOConfig(beta=0.5, rpo_alpha=2.0, tokens="branch"))
+    batch = collate([branch], pad_id=0)
+    assert batch["pref_mask"].tolist() == [[False, False, True, True, True, False]] * 2
+    assert batch["step_mask"].tolist() == [[False, False, True, True, True, True]] * 2
+    module.model.eval()  # no dropout in tiny_gpt2; eval only to compare with the reference exactly
+    loss, _, _ = module._loss(batch)
+    with torch.no_grad():
+        lp = token_logprobs(module.model, batch)
+    # policy = reference: the preference term is log 2; the NLL is over the 4 tokens of "cdef"
+    assert loss.item() == pytest.approx(math.log(2) + 2.0 * -lp[0, 1:5].sum().item() / 4, abs=1e-5)
+    # the tokens after the branch ("f", "h") do not reach the preference term: with no NLL term
+    # the loss does not depend on them
+    module.cfg.rpo_alpha = 0.0
+    other = collate([{"chosen": ([2, 3, 4, 5, 6, 10], 2, 5), "rejected": ([2, 3, 4, 5, 8, 11], 2, 5)}], pad_id=0)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in module.model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert module._loss(batch)[0].item() == pytest.approx(module._loss(other)[0].item(), abs=1e-6)
+    assert module._loss(batch)[0].item() != pytest.approx(math.log(2), abs=1e-4)
+    with pytest.raises(Exception, match="optimizer.tokens='word'"):
+        DPOConfig(tokens="word")
 
 
 def tiny_gpt2(seed=0):
