@@ -3,7 +3,7 @@
 # one policy stage trained on round 1's labels of recipes/loop_prior3.sh (run that first, or at
 # least its first round), each evaluated greedy (pass@1) and with 16 samples at T=1 (majority) on
 # the test split, with the share of rule-legal steps the policy writes (evaluation only).
-# Rows: rft (the loop's own round-1 policy), dpo as Step-DPO (tokens=step) with β 0.1 and 0.5,
+# Rows: rft (the loop's own round-1 policy, 200 steps; and 20 or 50 steps), dpo as Step-DPO (tokens=step) with β 0.1 and 0.5,
 # lr 2e-5, a stronger NLL term, and dpo with tokens=branch with and without the NLL term.
 set -euo pipefail
 LABELS=runs/loop-rft3/round-1/label/labels.jsonl
@@ -31,6 +31,10 @@ echo "| policy | greedy pass@1 | majority of 16 | legal greedy steps | legal sam
 echo "|---|---|---|---|---|"
 row P0 pkg://qstar_game24/p0
 row rft runs/loop-rft3/round-1/policy/model
+for steps in 20 50; do
+  [ -f $OUT/rft-$steps/policy/model/config.json ] || qstar train optimizer=rft model.name_or_path=pkg://qstar_game24/p0 data=runs/loop-rft3/round-1/search/trees.jsonl trainer.max_steps=$steps trainer.enable_progress_bar=false trainer.log_every_n_steps=5 out_dir=$OUT/rft-$steps/policy > $OUT/rft-$steps.train.log 2>&1
+  row rft-$steps $OUT/rft-$steps/policy/model
+done
 dpo dpo-step
 dpo dpo-step-beta0.5 optimizer.beta=0.5
 dpo dpo-step-lr2e-5 optimizer.lr=2e-5
