@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Which tokens DPO's preference term scores, on the loop's first round from P0 (learned setting):
-# one policy stage trained on round 1's labels of recipes/loop_prior3.sh (run that first, or at
+# The loop's first round from P0, one policy stage at a time (learned setting): each policy trained on round 1's labels of recipes/loop_prior3.sh (run that first, or at
 # least its first round), each evaluated greedy (pass@1) and with 16 samples at T=1 (majority) on
 # the test split, with the share of rule-legal steps the policy writes (evaluation only).
 # Rows: rft (the loop's own round-1 policy, 200 steps; and 20 or 50 steps), dpo as Step-DPO (tokens=step) with β 0.1 and 0.5,
-# lr 2e-5, a stronger NLL term, and dpo with tokens=branch with and without the NLL term.
+# lr 2e-5, a stronger NLL term, dpo with tokens=branch with and without the NLL term, and ilql
+# decoded with β = 1 (the default), 0 (the LM alone) and 4, and ilql with reward=labels.
 set -euo pipefail
 LABELS=runs/loop-rft3/round-1/label/labels.jsonl
-OUT=runs/dpo-tokens
+OUT=runs/round1-policies
 mkdir -p $OUT
-row() {  # name model
+row() {  # name model [eval options...]
   local d=$OUT/$1 m=$2
-  [ -f $d/greedy/results.json ] || qstar eval split=test model.name_or_path=$m search=best-of-n search.n=1 search.select=majority '~scorer' expander.temperature=0 out_dir=$d/greedy progress=false > $d.greedy.log 2>&1
-  [ -f $d/s16/results.json ] || qstar eval split=test model.name_or_path=$m search=best-of-n search.n=16 search.select=majority '~scorer' expander.temperature=1 out_dir=$d/s16 progress=false > $d.s16.log 2>&1
+  shift 2
+  [ -f $d/greedy/results.json ] || qstar eval split=test model.name_or_path=$m "$@" search=best-of-n search.n=1 search.select=majority '~scorer' expander.temperature=0 out_dir=$d/greedy progress=false > $d.greedy.log 2>&1
+  [ -f $d/s16/results.json ] || qstar eval split=test model.name_or_path=$m "$@" search=best-of-n search.n=16 search.select=majority '~scorer' expander.temperature=1 out_dir=$d/s16 progress=false > $d.s16.log 2>&1
   python - "$1" "$d" <<'PY'
 import json, sys
 sys.path.insert(0, "recipes")
@@ -41,3 +42,11 @@ dpo dpo-step-lr2e-5 optimizer.lr=2e-5
 dpo dpo-step-beta0.5-rpo4 optimizer.beta=0.5 optimizer.rpo_alpha=4
 dpo dpo-branch optimizer.tokens=branch
 dpo dpo-branch-pure optimizer.tokens=branch optimizer.rpo_alpha=0
+ilql() {  # name options...
+  local name=$1; shift
+  [ -f $OUT/$name/policy/model/ilql.json ] || qstar train optimizer=ilql "$@" model.name_or_path=pkg://qstar_game24/p0 data=$LABELS trainer.max_steps=200 trainer.enable_progress_bar=false trainer.log_every_n_steps=10 out_dir=$OUT/$name/policy > $OUT/$name.train.log 2>&1
+}
+ilql ilql
+for beta in 1 0 4; do row ilql-beta$beta $OUT/ilql/policy/model expander=ilql expander.beta=$beta; done
+ilql ilql-labels optimizer.reward=labels
+row ilql-labels $OUT/ilql-labels/policy/model expander=ilql
