@@ -10,11 +10,11 @@ LABELS=runs/loop-rft3/round-1/label/labels.jsonl
 OUT=runs/round1-policies
 mkdir -p $OUT
 row() {  # name model [eval options...]
-  local d=$OUT/$1 m=$2
+  local name=$1 d=$OUT/$1 m=$2
   shift 2
   [ -f $d/greedy/results.json ] || qstar eval split=test model.name_or_path=$m "$@" search=best-of-n search.n=1 search.select=majority '~scorer' expander.temperature=0 out_dir=$d/greedy progress=false > $d.greedy.log 2>&1
   [ -f $d/s16/results.json ] || qstar eval split=test model.name_or_path=$m "$@" search=best-of-n search.n=16 search.select=majority '~scorer' expander.temperature=1 out_dir=$d/s16 progress=false > $d.s16.log 2>&1
-  python - "$1" "$d" <<'PY'
+  python - "$name" "$d" <<'PY'
 import json, sys
 sys.path.insert(0, "recipes")
 from legal_steps import legal_shares
