@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The loop's first round from P0, one policy stage at a time (learned setting): each policy trained on round 1's labels of recipes/loop_prior3.sh (run that first, or at
-# least its first round), each evaluated greedy (pass@1) and with 16 samples at T=1 (majority) on
+# The loop's first round from P0, one policy stage at a time (learned setting): each policy is
+# trained on round 1's labels (trees for rft) of recipes/loop_prior3.sh (run that first, or at
+# least its first round) and evaluated greedy (pass@1) and with 16 samples at T=1 (majority) on
 # the test split, with the share of rule-legal steps the policy writes (evaluation only).
-# Rows: rft (the loop's own round-1 policy, 200 steps; and 20 or 50 steps), dpo as Step-DPO (tokens=step) with β 0.1 and 0.5,
-# lr 2e-5, a stronger NLL term, dpo with tokens=branch with and without the NLL term, and ilql
-# decoded with β = 1 (the default), 0 (the LM alone) and 4, and ilql with reward=labels.
+# Rows: rft (the loop's own round-1 policy, 200 steps; and 20 or 50 steps), dpo as Step-DPO
+# (tokens=step) with β 0.1 and 0.5, lr 2e-5, a stronger NLL term, dpo with tokens=branch with and
+# without the NLL term, and ilql decoded with β = 1 (the default), 0 (the LM alone) and 4, and ilql
+# with reward=labels.
 set -euo pipefail
 LABELS=runs/loop-rft3/round-1/label/labels.jsonl
 OUT=runs/round1-policies
@@ -23,17 +25,23 @@ g, s = (json.load(open(f"{d}/{k}/results.json"))["solve_rate"] for k in ("greedy
 print(f"| {name} | {g:.0%} | {s:.0%} | {legal_shares(f'{d}/greedy/trees.jsonl')[0]:.0%} | {legal_shares(f'{d}/s16/trees.jsonl')[0]:.0%} |")
 PY
 }
+train() {  # name optimizer data steps options...: one policy stage from P0, skipped once done
+  local name=$1 optimizer=$2 data=$3 steps=$4
+  shift 4
+  [ -f $OUT/$name/trained ] && return
+  qstar train optimizer=$optimizer "$@" model.name_or_path=pkg://qstar_game24/p0 data=$data trainer.max_steps=$steps trainer.enable_progress_bar=false trainer.log_every_n_steps=10 out_dir=$OUT/$name/policy > $OUT/$name.train.log 2>&1
+  touch $OUT/$name/trained
+}
 dpo() {  # name options...
-  local name=$1; shift
-  [ -f $OUT/$name/policy/model/config.json ] || qstar train optimizer=dpo "$@" model.name_or_path=pkg://qstar_game24/p0 data=$LABELS trainer.max_steps=200 trainer.enable_progress_bar=false trainer.log_every_n_steps=10 out_dir=$OUT/$name/policy > $OUT/$name.train.log 2>&1
-  row $name $OUT/$name/policy/model
+  train $1 dpo $LABELS 200 "${@:2}"
+  row $1 $OUT/$1/policy/model
 }
 echo "| policy | greedy pass@1 | majority of 16 | legal greedy steps | legal sampled steps |"
 echo "|---|---|---|---|---|"
 row P0 pkg://qstar_game24/p0
 row rft runs/loop-rft3/round-1/policy/model
 for steps in 20 50; do
-  [ -f $OUT/rft-$steps/policy/model/config.json ] || qstar train optimizer=rft model.name_or_path=pkg://qstar_game24/p0 data=runs/loop-rft3/round-1/search/trees.jsonl trainer.max_steps=$steps trainer.enable_progress_bar=false trainer.log_every_n_steps=5 out_dir=$OUT/rft-$steps/policy > $OUT/rft-$steps.train.log 2>&1
+  train rft-$steps rft runs/loop-rft3/round-1/search/trees.jsonl $steps
   row rft-$steps $OUT/rft-$steps/policy/model
 done
 dpo dpo-step
@@ -42,11 +50,7 @@ dpo dpo-step-lr2e-5 optimizer.lr=2e-5
 dpo dpo-step-beta0.5-rpo4 optimizer.beta=0.5 optimizer.rpo_alpha=4
 dpo dpo-branch optimizer.tokens=branch
 dpo dpo-branch-pure optimizer.tokens=branch optimizer.rpo_alpha=0
-ilql() {  # name options...
-  local name=$1; shift
-  [ -f $OUT/$name/policy/model/ilql.json ] || qstar train optimizer=ilql "$@" model.name_or_path=pkg://qstar_game24/p0 data=$LABELS trainer.max_steps=200 trainer.enable_progress_bar=false trainer.log_every_n_steps=10 out_dir=$OUT/$name/policy > $OUT/$name.train.log 2>&1
-}
-ilql ilql
+train ilql ilql $LABELS 200
 for beta in 1 0 4; do row ilql-beta$beta $OUT/ilql/policy/model expander=ilql expander.beta=$beta; done
-ilql ilql-labels optimizer.reward=labels
+train ilql-labels ilql $LABELS 200 optimizer.reward=labels
 row ilql-labels $OUT/ilql-labels/policy/model expander=ilql
