@@ -7,6 +7,7 @@ error and exit status 2 instead of a traceback, whichever Hydra flags come with 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
 import re
@@ -15,30 +16,18 @@ from typing import Callable
 
 import hydra
 from hydra import compose, initialize_config_module
-from hydra._internal.utils import get_args_parser
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from qstar.config import CONFIG_MODULE, store_schemas, use_plugin_config
+from qstar.config import CONFIG_MODULE, store_schemas
 from qstar.errors import QstarError
-from qstar.plugins import KINDS, Registry, config_searchpaths, make_plugin_manager
+from qstar.plugins import KINDS, Command, Registry, make_plugin_manager
+from qstar.runs import check_scorer
 from qstar.tree import DataError
 
-COMMANDS: dict[str, str] = {
-    "solve": "search one problem; print the answer and the tree",
-    "search": "search a task split; write trees (JSONL, resumable)",
-    "eval": "search a split; print solve rate and budget, write trees and results.json",
-    "train": "train a model with Lightning (optimizer=sft|...)",
-    "label": "label every step of searched trees (labeler=mc-rollout|verifier; TRL stepwise JSONL, resumable)",
-    "compare": "best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG",
-    "view": "write searched trees as one self-contained HTML page (qstar view trees.jsonl; no network)",
-    "merge": "join the outputs of shard=i/n runs of one search, eval or label (checks they belong together)",
-    "loop": "search → label → train PRM → train policy (dpo|rft) → eval, for N rounds (resumable): round table, JSON, PNG",
-    "plugins": "list registered components and where they come from",
-}
 EXTRA_COMPONENTS = {"prm": "scorer", "orm": "scorer", "tree_search": "search"}  # qstar compare
 EXIT_USAGE = 2
 MAX_SWEEP_CHECKS = 256  # sweep combinations composed up front; a larger sweep checks the first ones
@@ -56,23 +45,45 @@ def fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
-def usage() -> str:
+def usage(registry: Registry) -> str:
     lines = ["usage: qstar <command> [hydra overrides]", "", "commands:"]
-    lines += [f"  {name:<8} {text}" for name, text in COMMANDS.items()]
+    lines += [f"  {c.name:<8} {c.help}" for c in registry.commands.values()]
     lines += ["", "`qstar <command> --help` shows its config groups and options."]
     return "\n".join(lines)
 
 
-def _runner(command: str) -> Callable[[DictConfig], None]:
-    from qstar import commands
-
+def _runner(command: Command, registry: Registry) -> Callable[[DictConfig], None]:
     def run(cfg: DictConfig) -> None:
         try:
-            getattr(commands, command)(cfg)
+            command.function(cfg, registry)
         except (QstarError, DataError) as e:
             fail(str(e))
 
     return run
+
+
+def hydra_flags() -> argparse.ArgumentParser:
+    """The flags Hydra's own command line takes (Hydra 1.3), so flags, their values and overrides
+    are told apart before Hydra runs (``a=1 -m b=2,3`` as well as ``-m a=1 b=2,3``). Built here
+    from Hydra's documented flags rather than from its private parser; ``tests/test_cli_errors.py``
+    checks that the two still list the same options."""
+    parser = argparse.ArgumentParser(add_help=False, prog="qstar")
+    parser.add_argument("--help", "-h", action="store_true")
+    parser.add_argument("--hydra-help", action="store_true")
+    parser.add_argument("--version", action="store_true")
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--cfg", "-c", choices=["job", "hydra", "all"])
+    parser.add_argument("--resolve", action="store_true")
+    parser.add_argument("--package", "-p")
+    parser.add_argument("--run", "-r", action="store_true")
+    parser.add_argument("--multirun", "-m", action="store_true")
+    parser.add_argument("--shell-completion", "-sc", action="store_true")
+    parser.add_argument("--config-path", "-cp")
+    parser.add_argument("--config-name", "-cn")
+    parser.add_argument("--config-dir", "-cd")
+    parser.add_argument("--experimental-rerun")
+    parser.add_argument("--info", "-i", const="all", nargs="?", choices=["all", "config", "defaults", "defaults-tree", "plugins", "searchpath"])
+    return parser
 
 
 # ------------------------------------------------------------------------------- validation
@@ -171,8 +182,6 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
                 if cfg.get(key) is not None:
                     registry.config(kind, cfg[key])
             if cfg.get("search") is not None and cfg.get("scorer") is None:
-                from qstar.commands import check_scorer
-
                 check_scorer(registry.build("search", cfg.search), None)
         except QstarError as e:
             fail(str(e))
@@ -185,35 +194,37 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        registry = Registry(make_plugin_manager())  # once per command: every step below shares it
+    except QstarError as e:
+        fail(str(e))
     if not argv or argv[0] in ("-h", "--help"):
-        print(usage())
+        print(usage(registry))
         return
     command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        fail(f"unknown command {command!r}: choose one of {', '.join(COMMANDS)}")
+    if command not in registry.commands:
+        fail(f"unknown command {command!r}: choose one of {', '.join(registry.commands)}")
     if command == "view":  # `qstar view trees.jsonl`: a bare path is the data file
         rest = [a if a.startswith("-") or re.match(r"[+~]?[A-Za-z_][\w.@]*=", a) else f"data='{a}'" for a in rest]
-    store_schemas()
+    # Plugin config packages join Hydra's search path through a SearchPathPlugin, not a
+    # `hydra.searchpath=` override: the path then holds for --help, --cfg and -m as well.
+    store_schemas(registry)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # keep the CLI's output to qstar's own lines
-    try:
-        registry = Registry(make_plugin_manager())
-    except QstarError as e:
-        fail(str(e))
-    # Plugin config packages join Hydra's search path through a SearchPathPlugin, not a
-    # `hydra.searchpath=` override: the path then holds for --help, --cfg and -m as well.
-    use_plugin_config(config_searchpaths(registry.pm))
-    parser = get_args_parser()  # Hydra's own parser tells flags, their values and overrides apart
+    parser = hydra_flags()
     parser.error = lambda message: fail(f"{message}; see `qstar {command} --help`")  # type: ignore[method-assign]
     args = parser.parse_intermixed_args(rest)  # `a=1 -m b=2,3` as well as `-m a=1 b=2,3`
+    if args.version:  # Hydra's own --version, which its argparse prints and exits on
+        print(f"Hydra {hydra.__version__}")
+        return
     if not (args.help or args.hydra_help or args.shell_completion):
         _validate(command, args.overrides, registry)
     flags = list(rest)
     for o in args.overrides:
         flags.remove(o)
     sys.argv = [f"qstar {command}", *flags, *args.overrides]  # Hydra's argparse wants overrides last
-    app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(_runner(command))
+    app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(_runner(registry.commands[command], registry))
     app()
 
 

@@ -1,90 +1,36 @@
-"""The work behind each command, as plain functions of a composed config (tests call them directly)."""
+"""The built-in commands: the work behind each, as a plain function of a composed config (tests
+call them directly), registered through ``qstar_register_commands`` like any plugin's command.
+
+Each takes ``(cfg, registry=None)``: the CLI hands in the registry it built once; a script may
+leave it out. The helpers the commands share (console, progress, output directories, problem
+selection, building a search) are in :mod:`qstar.runs`.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
-from rich.console import Console
+from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
-from qstar.engine import check_setting, Engine
+from qstar import hookimpl
+from qstar import view as page
+from qstar.comparison import run as run_comparison
+from qstar.config import SCHEMAS
+from qstar.engine import Engine
 from qstar.errors import QstarError
+from qstar.files import atomic_write_text
+from qstar.labels import perturb, records
+from qstar.merge import merge as merge_shards
 from qstar.plugins import KINDS, Registry, make_plugin_manager
+from qstar.runs import Components, build, check_scorer, console, load_trees, output_dir, progress, search_split, select_problems, summarize  # noqa: F401
+from qstar.shards import in_shard, parse_shard, write_manifest
 from qstar.training import TrainContext, TrainerConfig, check_available
-from qstar.tree import RecordWriter, ResultWriter, SearchResult, atomic_write_text, iter_results
-
-console = Console()
-
-
-@dataclass
-class Components:
-    registry: Registry
-    task: Any
-    segmenter: Any
-    expander: Any
-    scorer: Any
-    search: Any
-    engine: Engine
-
-
-def build(cfg: DictConfig, registry: Registry | None = None, task: Any = None) -> Components:
-    """Instantiate task, segmenter, scorer and search (cheap, validated first), then the expander."""
-    registry = registry or Registry(make_plugin_manager())
-    task = task or registry.build("task", cfg.task)
-    segmenter = registry.build("segmenter", cfg.segmenter)
-    scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
-    search = registry.build("search", cfg.search)
-    check_scorer(search, scorer)
-    check_setting(cfg.setting, scorer)  # before the policy loads
-    expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
-    engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems, setting=cfg.setting)
-    return Components(registry, task, segmenter, expander, scorer, search, engine)
-
-
-def check_scorer(search: Any, scorer: Any) -> None:
-    """Refuse a search that declares ``needs_scorer`` when no scorer is configured."""
-    if scorer is None and getattr(search, "needs_scorer", False):
-        raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
-
-
-def load_trees(path: str) -> list[SearchResult]:
-    """Every tree of a ``data=`` file, read (and so checked) to its last line."""
-    if not Path(path).is_file():
-        raise QstarError(f"data file {path} does not exist: pass data=<trees.jsonl written by qstar search>")
-    results = list(iter_results(path))
-    if not results:
-        raise QstarError(f"data file {path} holds no trees: pass data=<trees.jsonl written by qstar search>")
-    return results
-
-
-def output_dir(cfg: DictConfig, command: str) -> Path:
-    """The run directory: ``out_dir`` or Hydra's; created now, so a bad one fails before any work."""
-    if cfg.get("out_dir"):
-        out = Path(cfg.out_dir)
-    else:
-        try:
-            from hydra.core.hydra_config import HydraConfig
-
-            out = Path(HydraConfig.get().runtime.output_dir)
-        except ValueError:  # composed outside a Hydra run (tests): a fresh timestamped directory
-            out = Path("runs") / command / time.strftime("%Y-%m-%d_%H-%M-%S")
-    if out.exists() and not out.is_dir():
-        raise QstarError(f"out_dir={out} is an existing file, not a directory: pick another out_dir")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise QstarError(f"cannot create out_dir={out} ({e.strerror}): pick a writable out_dir") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise QstarError(f"out_dir={out} is not writable: pick a writable out_dir")
-    return out
-
+from qstar.tree import RecordWriter, SearchResult
 
 # --------------------------------------------------------------------------------- solve
 
@@ -120,93 +66,51 @@ def render_tree(tree_result: SearchResult, max_children: int = 6) -> RichTree:
     return top
 
 
-def solve(cfg: DictConfig) -> SearchResult:
-    registry = Registry(make_plugin_manager())
+def path_line(result: SearchResult) -> str:
+    """The chosen path on one line: steps joined by `` | `` (a step's own line breaks, as the
+    newline before ``Answer:``, folded to spaces)."""
+    return " | ".join(" ".join(s.split()) for s in result.path_steps()) or "(no answer)"
+
+
+def budget_line(result: SearchResult, setting: str) -> str:
+    b = result.budget
+    return (
+        f"budget: {b.expansions} expansions, {b.generated_tokens} generated tokens, "
+        f"{b.prompt_tokens} prompt tokens, {b.scorer_calls} scorer calls, {b.wall_time:.2f}s, {setting} setting"
+        + (f" (stopped at its {result.stopped} limit)" if result.stopped else "")
+    )
+
+
+def solve(cfg: DictConfig, registry: Registry | None = None) -> SearchResult:
+    registry = registry or Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     problem = task.parse_problem(cfg.problem)  # bad input fails before the model loads
     c = build(cfg, registry, task)
     result = c.engine.solve(c.search, problem)
     if cfg.show_tree:
         console.print(render_tree(result))
-    b = result.budget
     status = "correct" if result.correct else ("wrong" if result.answer else "no answer")
-    console.print(f"[bold]{problem.question}[/] → {' | '.join(result.path_steps()) or '(no answer)'}")
+    console.print(f"[bold]{problem.question}[/] → {path_line(result)}", soft_wrap=True)
     console.print(f"answer: {result.answer}  ({status})")
-    console.print(
-        f"budget: {b.expansions} expansions, {b.generated_tokens} generated tokens, "
-        f"{b.prompt_tokens} prompt tokens, {b.scorer_calls} scorer calls, {b.wall_time:.2f}s"
-        + (f" (stopped at its {result.stopped} limit)" if result.stopped else "")
-    )
+    console.print(budget_line(result, c.engine.setting), soft_wrap=True)
     return result
 
 
 # --------------------------------------------------------------------------------- search / eval
 
 
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
-
-
-def select_problems(task, cfg: DictConfig, whole: bool = False) -> list:
-    """The problems a command works on: every ``cfg.every``-th of ``cfg.split``, the first
-    ``cfg.limit``, then this worker's ``shard=i/n`` of them (``whole``: before sharding)."""
-    from qstar.shards import in_shard, parse_shard
-
-    problems = task.problems(cfg.split)[:: cfg.every]
-    problems = problems[: cfg.limit] if cfg.limit else problems
-    shard = None if whole else parse_shard(cfg.get("shard"))
-    return [p for p in problems if in_shard(p.id, shard)]
+def search(cfg: DictConfig, registry: Registry | None = None, components: Components | None = None) -> list[SearchResult]:
+    """``qstar search``: search every problem of ``cfg.split`` into ``<out_dir>/trees.jsonl``
+    (resumable); see :func:`qstar.runs.search_split`."""
+    return search_split(cfg, components, registry)
 
 
-def search(cfg: DictConfig, components: Components | None = None) -> list[SearchResult]:
-    """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
-    finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
-    out = output_dir(cfg, "search")
-    c = components or build(cfg)
-    problems = select_problems(c.task, cfg)
-    if cfg.get("shard"):  # what qstar merge checks the shards against
-        from qstar.shards import write_manifest
-
-        write_manifest(out, "eval" if "comparison" in cfg else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
-    with ResultWriter(out / "trees.jsonl") as writer:
-        todo = [p for p in problems if p.id not in writer.done]
-        if len(todo) < len(problems):
-            console.print(f"resuming: {len(problems) - len(todo)} of {len(problems)} problems already in {writer.path}")
-        with _progress() as bar:
-            task_id = bar.add_task(f"{c.search.name} on {c.task.name}/{cfg.split}", total=len(problems), completed=len(problems) - len(todo), visible=cfg.progress)
-            c.engine.run(c.search, todo, on_result=lambda r: (writer.write(r), bar.advance(task_id)))
-        results = [writer.done[p.id] for p in problems]
-    console.print(f"trees: {out / 'trees.jsonl'}")
-    return results
-
-
-def summarize(results: list[SearchResult]) -> dict[str, Any]:
-    n = max(len(results), 1)
-    solved = sum(bool(r.correct) for r in results)
-    per = lambda attr: sum(getattr(r.budget, attr) for r in results) / n  # noqa: E731
-    return {
-        "problems": len(results),
-        "solved": solved,
-        "solve_rate": solved / n,
-        "generated_tokens_per_problem": per("generated_tokens"),
-        "prompt_tokens_per_problem": per("prompt_tokens"),
-        "expansions_per_problem": per("expansions"),
-        "scorer_calls_per_problem": per("scorer_calls"),
-        "wall_time_per_problem": per("wall_time"),
-        "wall_time_total": sum(r.budget.wall_time for r in results),
-    }
-
-
-def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
+def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  # noqa: A001 - the command's name
     if cfg.get("comparison") is not None:
-        from qstar.comparison import run
-
-        return run(cfg)
+        return run_comparison(cfg, registry)
     started = time.perf_counter()
-    c = build(cfg)
-    results = search(cfg, c)
+    c = build(cfg, registry)
+    results = search_split(cfg, c)
     summary = summarize(results)
     summary["setting"] = c.engine.setting
     summary["elapsed"] = time.perf_counter() - started
@@ -228,6 +132,11 @@ def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
         f"{summary['wall_time_per_problem']:.2f}",
     )
     console.print(table)
+    console.print(
+        f"budget per problem: {summary['expansions_per_problem']:.1f} expansions, {summary['generated_tokens_per_problem']:.0f} generated tokens, "
+        f"{summary['prompt_tokens_per_problem']:.0f} prompt tokens, {summary['scorer_calls_per_problem']:.1f} scorer calls, "
+        f"{summary['wall_time_per_problem']:.2f}s, {c.engine.setting} setting"
+    )
     console.print(f"results: {out / 'results.json'}")
     return summary
 
@@ -235,13 +144,11 @@ def eval(cfg: DictConfig) -> dict[str, Any]:  # noqa: A001 - the command's name
 # --------------------------------------------------------------------------------- label
 
 
-def label(cfg: DictConfig) -> Path:
+def label(cfg: DictConfig, registry: Registry | None = None) -> Path:
     """Label every step of the trees in ``cfg.data``; TRL stepwise records go to
     ``<out_dir>/labels.jsonl`` one problem at a time, and a rerun skips the problems done."""
     if not cfg.data:
         raise QstarError("qstar label needs data=<trees.jsonl written by qstar search>")
-    from qstar.shards import in_shard, parse_shard, write_manifest
-
     results = load_trees(cfg.data)
     if cfg.limit:
         results = results[: cfg.limit]
@@ -250,15 +157,13 @@ def label(cfg: DictConfig) -> Path:
         write_manifest(out, "label", cfg, [r.problem.id for r in results])
         shard = parse_shard(cfg.shard)
         results = [r for r in results if in_shard(r.problem.id, shard)]
-    registry = Registry(make_plugin_manager())
+    registry = registry or Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     if cfg.perturb and not hasattr(task, "perturb_step"):
         raise QstarError(f"perturb={cfg.perturb}: task {task.name!r} has no perturb_step; use perturb=0")
     segmenter = registry.build("segmenter", cfg.segmenter)
     comp, labeler_cfg = registry.config("labeler", cfg.labeler)
     labeler = comp.factory(labeler_cfg, task)
-    from qstar_label import perturb, records
-
     searched = {r.problem.id: len(r.nodes) for r in results}
     if cfg.perturb:
         results = [perturb(r, task, segmenter, cfg.perturb) for r in results]
@@ -284,7 +189,7 @@ def label(cfg: DictConfig) -> Path:
             atomic_write_text(spent_file, json.dumps(spent) + "\n")
             bar.advance(task_id)
 
-        with _progress() as bar:
+        with progress() as bar:
             task_id = bar.add_task(f"{comp.name} labels", total=len(results), completed=len(results) - len(todo), visible=cfg.progress)
             engine.label(labeler, todo, on_tree=done)
     console.print(
@@ -297,10 +202,10 @@ def label(cfg: DictConfig) -> Path:
 # --------------------------------------------------------------------------------- train
 
 
-def train(cfg: DictConfig) -> Path:
-    registry = Registry(make_plugin_manager())
+def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
+    registry = registry or Registry(make_plugin_manager())
     optimizer = registry.build("optimizer", cfg.optimizer)
-    if cfg.data and getattr(optimizer, "data_kind", "trees") == "trees":  # the whole file, before any model is built
+    if cfg.data and optimizer.data_kind == "trees":  # the whole file, before any model is built
         load_trees(cfg.data)
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
@@ -328,23 +233,11 @@ def train(cfg: DictConfig) -> Path:
     return exported
 
 
-# --------------------------------------------------------------------------------- compare
-
-
-def compare(cfg: DictConfig) -> dict[str, Any]:
-    """Best-of-n selections against a PRM-guided search, learned setting; see :mod:`qstar.compare`."""
-    from qstar.compare import compare as run
-
-    return run(cfg)
-
-
 # --------------------------------------------------------------------------------- view
 
 
-def view(cfg: DictConfig) -> Path:
+def view(cfg: DictConfig, registry: Registry | None = None) -> Path:
     """Write the trees of ``cfg.data`` as one self-contained HTML page (see :mod:`qstar.view`)."""
-    from qstar import view as page
-
     if not cfg.data:
         raise QstarError("qstar view needs a trees file: qstar view runs/<run>/trees.jsonl (or data=<file>)")
     results = load_trees(cfg.data)
@@ -359,41 +252,16 @@ def view(cfg: DictConfig) -> Path:
     return out
 
 
-# ------------------------------------------------------------------------------------ loop
-
-
-def loop(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Rounds of search → label → train PRM → train policy → eval (see :mod:`qstar.loop`)."""
-    from qstar.loop import DATA_OF, Loop
-
-    if cfg.optimizer.name not in DATA_OF:  # before the run directory is made
-        raise QstarError(f"optimizer={cfg.optimizer.name!r}: qstar loop trains the policy with one of {', '.join(DATA_OF)}")
-    out = output_dir(cfg, "loop")
-    with open_dict(cfg):
-        cfg.out_dir = str(out)
-    if cfg.shard is not None:  # a worker: its shards of the search and label stages only
-        console.print(f"qstar loop worker shard={cfg.shard}: {Loop(cfg).run_worker()}")
-        return []
-    rows = Loop(cfg).run()
-    table = Table(title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)")
-    for col in ("round", "greedy pass@1", "search solved", "search tokens/problem", "train tokens", "wall s"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(str(r["round"]), f"{100 * r['greedy_pass@1']:.0f}%", f"{100 * r['search_solve_rate']:.0f}%",
-                      f"{r['search_generated_tokens_per_problem']:.0f}", str(r["train_tokens"]), f"{r['wall_time']:.0f}")
-    console.print(table)
-    console.print(f"rounds: {out / 'rounds.json'}, {out / 'rounds.png'}")
-    return rows
-
-
 # --------------------------------------------------------------------------------- plugins
 
 
-def plugins(cfg: DictConfig) -> Registry:
-    registry = Registry(make_plugin_manager())
+def plugins(cfg: DictConfig, registry: Registry | None = None) -> Registry:
+    registry = registry or Registry(make_plugin_manager())
     table = Table(title="qstar plugins")
     for col in ("kind", "name", "from"):
         table.add_column(col)
+    for name, command in registry.commands.items():
+        table.add_row("command", name, command.source)
     for kind in KINDS:
         for name in registry.names(kind):
             table.add_row(kind, name, registry.get(kind, name).source)
@@ -401,12 +269,46 @@ def plugins(cfg: DictConfig) -> Registry:
     return registry
 
 
-
-def merge(cfg: DictConfig) -> Path:
-    """Join the outputs of ``shard=i/n`` runs (see :mod:`qstar.shards`)."""
-    from qstar.shards import merge as merge_shards
-
+def merge(cfg: DictConfig, registry: Registry | None = None) -> Path:
+    """Join the outputs of ``shard=i/n`` runs (see :mod:`qstar.merge`)."""
     return merge_shards(cfg)
 
 
-__all__ = ["build", "eval", "label", "merge", "plugins", "search", "solve", "summarize", "train", "view"]
+def run(name: str, cfg: DictConfig, registry: Registry | None = None) -> Any:
+    """Run the command ``name`` — a built-in one or one a plugin registered — on a composed config."""
+    registry = registry or Registry(make_plugin_manager())
+    if name not in registry.commands:
+        raise QstarError(f"unknown command {name!r}: choose one of {', '.join(registry.commands)}")
+    return registry.commands[name].function(cfg, registry)
+
+
+def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
+    """``qstar compare`` (the ``qstar_compare`` plugin's command), run through the registry."""
+    return run("compare", cfg, registry)
+
+
+def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """``qstar loop`` (the ``qstar_loop`` plugin's command), run through the registry."""
+    return run("loop", cfg, registry)
+
+
+HELP = {
+    "solve": "search one problem; print the answer and the tree",
+    "search": "search a task split; write trees (JSONL, resumable)",
+    "eval": "search a split; print solve rate and budget, write trees and results.json",
+    "train": "train a model with Lightning (optimizer=sft|...)",
+    "label": "label every step of searched trees (labeler=mc-rollout|verifier; TRL stepwise JSONL, resumable)",
+    "view": "write searched trees as one self-contained HTML page (qstar view trees.jsonl; no network)",
+    "merge": "join the outputs of shard=i/n runs of one search, eval or label (checks they belong together)",
+    "plugins": "list registered components and where they come from",
+}
+BUILTIN = {"solve": solve, "search": search, "eval": eval, "train": train, "label": label, "view": view, "merge": merge, "plugins": plugins}
+
+
+@hookimpl
+def qstar_register_commands(register):
+    for name, function in BUILTIN.items():
+        register(name, function, SCHEMAS[name], help=HELP[name])
+
+
+__all__ = ["build", "compare", "eval", "label", "loop", "merge", "plugins", "run", "search", "solve", "summarize", "train", "view"]

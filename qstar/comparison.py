@@ -18,26 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from qstar.commands import Components, check_scorer, console, output_dir, search, summarize
-from qstar.compare import save_png
+from qstar.config import CONFIG_MODULE
 from qstar.engine import Engine
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Registry, make_plugin_manager
-from qstar.tree import atomic_write_text
+from qstar.files import atomic_write_text, save_png
+from qstar.runs import Components, check_scorer, console, output_dir, search_split, summarize
 
 GROUPS = (*KINDS, "model")  # overrides `group=name` pick a group option; dotted keys set a value
 
 
 def group_node(command: str, group: str, name: str) -> DictConfig:
     """The config node ``group=name`` composes to (its YAML, as Hydra reads it)."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    from qstar.config import CONFIG_MODULE
-
     try:
         if GlobalHydra.instance().is_initialized():  # inside the running command
             return compose(config_name=command, overrides=[f"{group}={name}"])[group]
@@ -96,10 +93,10 @@ def points(cfg: DictConfig) -> list[dict[str, Any]]:
     return out
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
     out = output_dir(cfg, "eval")
     todo = points(cfg)
-    registry = Registry(make_plugin_manager())
+    registry = registry or Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
     built = []
@@ -119,7 +116,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         engine = Engine(task, segmenter, expanders[key], scorer, hook=registry.pm.hook, batch_problems=c.batch_problems, setting=p["setting"])
         c.out_dir = str(out / p["setting"] / p["strategy"] / f"{p['sweep'].rsplit('.', 1)[-1]}-{p['value']}")
         console.print(f"[bold]{p['setting']}[/] {p['strategy']} {p['sweep']}={p['value']}")
-        results = search(c, Components(registry, task, segmenter, expanders[key], scorer, s, engine))
+        results = search_split(c, Components(registry, task, segmenter, expanders[key], scorer, s, engine))
         summary = summarize(results)
         rows.append({"setting": p["setting"], "strategy": p["strategy"], "sweep": p["sweep"], "value": p["value"],
                      **summary, "stopped": sum(r.stopped is not None for r in results), "overrides": p["overrides"]})

@@ -17,7 +17,10 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import MISSING
 
 from qstar.errors import QstarError
+from qstar.plugins import Registry, config_searchpaths, make_plugin_manager
+from qstar.shards import parse_shard
 from qstar.training import TrainerConfig
+
 
 
 @dataclass
@@ -25,7 +28,7 @@ class ModelConfig:
     name_or_path: Optional[str] = None  # local dir, pkg://package/dir, or Hub id; None = build from arch
     dtype: str = "float32"  # torch dtype the expander loads the weights in (float32, bfloat16, ...)
     device: str = "cpu"  # where the expander runs the model (cpu, cuda, cuda:1); training uses trainer=
-    arch: dict = field(default_factory=dict)  # qstar_hf.model.ArchConfig fields, used when building
+    arch: dict = field(default_factory=dict)  # qstar.models.ArchConfig fields, used when building
     gguf_file: Optional[str] = None  # a GGUF file inside name_or_path: transformers dequantizes it to dtype on load
     chat_template: bool = True  # wrap the task's prompt as a user turn of the tokenizer's chat template, when it has one
     system_prompt: Optional[str] = None  # the chat's system turn (None: the template's own default, if any)
@@ -43,7 +46,7 @@ class ModelConfig:
                 raise QstarError(f"model.device={self.device!r}: no such device on this machine; use model.device=cpu")
 
 
-def _check_selection(limit: int, every: int) -> None:
+def check_problem_selection(limit: int, every: int) -> None:
     if every < 1:
         raise QstarError(f"every={every}: use 1 (every problem) or a larger step")
     if limit < 0:
@@ -51,7 +54,7 @@ def _check_selection(limit: int, every: int) -> None:
 
 
 @dataclass
-class _Common:
+class CommonConfig:
     task: Any = MISSING  # the task: task=<name> picks one, task.<field>=... sets its options
     segmenter: Any = MISSING  # what a step is (segmenter=<name>); policy and scorers share it
     model: ModelConfig = field(default_factory=ModelConfig)  # the checkpoint (model=<name> or model.name_or_path=...)
@@ -59,7 +62,7 @@ class _Common:
 
 
 @dataclass
-class _SearchCommon(_Common):
+class SearchCommonConfig(CommonConfig):
     expander: Any = MISSING  # the policy that proposes steps (expander=<name>)
     scorer: Any = None  # scores steps (scorer=<name>); null = none, for searches that never score
     search: Any = MISSING  # the search strategy (search=<name>)
@@ -74,13 +77,13 @@ class _SearchCommon(_Common):
 
 
 @dataclass
-class SolveConfig(_SearchCommon):
+class SolveConfig(SearchCommonConfig):
     problem: str = "4 9 10 13"  # the problem, as the task parses it (Game of 24: four numbers)
     show_tree: bool = True  # print the searched tree before the answer
 
 
 @dataclass
-class SearchCommandConfig(_SearchCommon):
+class SearchCommandConfig(SearchCommonConfig):
     split: str = "test"  # the task split to search (game24: train, val, test, all)
     limit: int = 0  # first N problems of the split; 0 = all
     every: int = 1  # keep every Nth problem of the split (a spread-out subset), before limit
@@ -90,9 +93,7 @@ class SearchCommandConfig(_SearchCommon):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_selection(self.limit, self.every)
-        from qstar.shards import parse_shard
-
+        check_problem_selection(self.limit, self.every)
         parse_shard(self.shard)
 
 
@@ -125,7 +126,7 @@ class EvalConfig(SearchCommandConfig):
 
 
 @dataclass
-class TrainConfig(_Common):
+class TrainConfig(CommonConfig):
     optimizer: Any = MISSING  # the training method (optimizer=<name>)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # Lightning Trainer settings (trainer=cpu|gpu|ddp)
     data: Optional[str] = None  # sft: trees JSONL (None = the task's gold trajectories); prm/orm: labels JSONL or PRM800K .parquet/.json
@@ -136,7 +137,7 @@ class TrainConfig(_Common):
 
 
 @dataclass
-class LabelConfig(_Common):
+class LabelConfig(CommonConfig):
     expander: Any = MISSING  # the rollout policy (labeler=mc-rollout); not loaded for labeler=verifier
     labeler: Any = MISSING  # how steps are labelled: labeler=mc-rollout (AI feedback) | verifier (exact, for evaluation)
     data: Optional[str] = None  # the trees JSONL to label (written by qstar search)
@@ -148,35 +149,11 @@ class LabelConfig(_Common):
     perturb: int = 0  # perturbed siblings per legal step (the task's perturb_step: plausible mistakes), labelled like any step; 0 = none
 
     def __post_init__(self):
-        from qstar.shards import parse_shard
-
         parse_shard(self.shard)
         if self.perturb < 0:
             raise QstarError(f"perturb={self.perturb}: use 0 (none) or a positive number of perturbed siblings per step")
         if self.limit < 0:
             raise QstarError(f"limit={self.limit}: use 0 (every tree) or a positive number of trees")
-        if self.batch_problems < 1:
-            raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
-
-
-@dataclass
-class CompareConfig(_Common):
-    expander: Any = MISSING  # the policy that samples solutions and proposes steps (expander=<name>)
-    prm: Any = MISSING  # the process reward model, a scorer config (scorer@prm=<name>)
-    orm: Any = MISSING  # the outcome reward model, a scorer config (scorer@orm=<name>)
-    tree_search: Any = None  # the step-level search guided by the PRM (search@tree_search=<name>); null = none
-    split: str = "test"  # the task split to compare on
-    limit: int = 0  # first N problems of the split; 0 = all
-    every: int = 1  # keep every Nth problem of the split, before limit
-    ns: list = field(default_factory=lambda: [1, 4, 16, 64])  # best-of-n sample counts (the largest is sampled, smaller ones use its first n)
-    batch_problems: int = 16  # problems in lock-step, their requests batched together
-    out_dir: Optional[str] = None  # samples, trees, compare.json and compare.png; default: Hydra's run directory
-    progress: bool = True  # show progress bars
-
-    def __post_init__(self):
-        _check_selection(self.limit, self.every)
-        if not self.ns or not all(isinstance(n, int) and n >= 1 for n in self.ns):
-            raise QstarError(f"ns={self.ns}: list sample counts of at least 1, as in ns=[1,4,16,64]")
         if self.batch_problems < 1:
             raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
 
@@ -194,50 +171,6 @@ class ViewConfig:
 
 
 @dataclass
-class LoopConfig:
-    seed: int = 0  # every stage's seed (sampling and training)
-    overrides: list = field(default_factory=list)  # given to every stage (task=…, expander.max_batch_sequences=…)
-    rounds: int = 3  # rounds of search → label → train PRM → train policy → eval (round 0 evaluates the start)
-    optimizer: Any = MISSING  # how the policy learns: optimizer=dpo (sibling step pairs from the labels) | rft (right paths of the trees); its options too
-    start_policy: str = "pkg://qstar_game24/p0"  # the policy of round 0 (P0: has never seen a solution)
-    start_prm: str = "pkg://qstar_game24/prm"  # the PRM of round 0; each round continues training it on its new labels
-    train_split: str = "train"  # the split each round searches and labels
-    train_every: int = 6  # every Nth puzzle of it
-    train_limit: int = 0  # first N of those (0 = all)
-    label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
-    label_perturb: int = 0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
-    prm_steps: int = 200  # PRM training steps per round
-    prm_replay: list = field(default_factory=list)  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
-    prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
-    policy_steps: int = 200  # policy training steps per round
-    search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
-    generate_overrides: list = field(default_factory=list)  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
-    prm_overrides: list = field(default_factory=list)  # overrides of the PRM training (optimizer.lr=…)
-    policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
-    eval_split: str = "test"  # the split every round is evaluated on
-    eval_limit: int = 0  # first N problems of it (0 = all)
-    train_launcher: list = field(default_factory=list)  # runs the training stages' python -m qstar.cli train: [] = this Python; [srun,python]; [torchrun,--nproc_per_node=8]
-    shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
-    shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
-    out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
-
-    def __post_init__(self):
-        if self.rounds < 0:
-            raise QstarError(f"rounds={self.rounds}: use 0 (evaluate the start only) or more")
-        from qstar.shards import parse_shard
-
-        worker = parse_shard(self.shard)
-        if worker and worker[1] != self.shards:
-            raise QstarError(f"shard={self.shard} but shards={self.shards}: a worker's n must be the loop's shards (add shards={worker[1]})")
-        for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
-            if getattr(self, key) < 1:
-                raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
-        for key in ("train_limit", "eval_limit", "label_perturb"):
-            if getattr(self, key) < 0:
-                raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
-
-
-@dataclass
 class PluginsConfig:
     pass
 
@@ -248,10 +181,8 @@ SCHEMAS = {
     "eval": EvalConfig,
     "train": TrainConfig,
     "label": LabelConfig,
-    "compare": CompareConfig,
     "view": ViewConfig,
     "merge": MergeConfig,
-    "loop": LoopConfig,
     "plugins": PluginsConfig,
 }
 
@@ -280,7 +211,14 @@ def use_plugin_config(paths: list[str]) -> None:
         plugins.register(PluginConfigSearchPath)
 
 
-def store_schemas() -> None:
+def store_schemas(registry: Registry | None = None) -> None:
+    """Make every command composable (call it before composing): each command's schema goes to
+    Hydra's ConfigStore as ``<command>_schema``, and the config packages of the installed plugins
+    (``qstar_config_searchpath``) join the search path. ``registry``: the one the command already
+    built (a fresh one otherwise)."""
+    registry = registry or Registry(make_plugin_manager())
     cs = ConfigStore.instance()
-    for command, schema in SCHEMAS.items():
-        cs.store(name=f"{command}_schema", node=schema)
+    for command in registry.commands.values():
+        if command.schema is not None:
+            cs.store(name=f"{command.name}_schema", node=command.schema)
+    use_plugin_config(config_searchpaths(registry.pm))

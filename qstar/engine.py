@@ -10,7 +10,6 @@ time in proportion to the sequences it asked for).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import math
 import time
@@ -18,6 +17,7 @@ from collections import defaultdict
 from typing import Any, Callable, Sequence
 
 from qstar.errors import QstarError
+from qstar.seeding import stable_int  # noqa: F401 - re-exported (public since the engine keyed streams)
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
 from qstar.tree import Budget, Limits, Node, Problem, SearchResult
 
@@ -35,7 +35,13 @@ AGGREGATES: dict[str, Callable[[list[float]], float]] = {
 def setting_of(scorer: Any) -> str:
     """The setting a scorer puts a search in: *learned* (a learned scorer, or none: the policy's
     log-probs and answer votes), *oracle* (the verifier with exact look-ahead) or *rules*."""
-    if scorer is None or getattr(scorer, "learned", False):
+    if scorer is None:
+        return "learned"
+    learned = getattr(scorer, "learned", None)
+    if not isinstance(learned, bool):  # fail closed: an undeclared judge never sees the unblinded task
+        raise QstarError(f"scorer {getattr(scorer, 'name', type(scorer).__name__)!r} does not say whether it is learned: "
+                         "give its class the attribute learned = True (a trained judge) or learned = False (rules only)")
+    if learned:
         return "learned"
     return "oracle" if getattr(scorer, "lookahead", False) else "rules"
 
@@ -86,12 +92,6 @@ class BlindTask:
 
     def gold_trajectories(self, problem):
         raise QstarError("setting=learned: a search asked the task for gold solutions")
-
-
-def stable_int(text: str) -> int:
-    """A 63-bit integer from ``text`` (sha256): the same in every process and on every platform,
-    unlike ``hash``; it keys and seeds sampling streams."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 def score_steps(scorer: Any, steps: Sequence[tuple["Tree", Node]]) -> list[float]:

@@ -114,6 +114,32 @@ def qstar_register_labelers(register):
 
 
 # --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def qstar_register_commands(register):
+    """Register ``qstar <name>`` commands (the built-in ones register here too).
+
+    :param register: ``register(name, function, schema=None, help="")``. ``function(cfg,
+        registry)`` does the work on the composed config (a :class:`~qstar.plugins.Registry` is
+        passed in, built once per command). ``schema`` is the command's config dataclass, stored in
+        Hydra's ConfigStore as ``<name>_schema``; the command's YAML, ``<name>.yaml`` in the
+        plugin's config package (see :func:`qstar_config_searchpath`), lists it first in its
+        defaults. ``help`` is the line ``qstar --help`` shows. ``--help``, ``--cfg job`` and ``-m``
+        work as for every command; a :class:`~qstar.errors.QstarError` raised by ``function``
+        becomes a one-line error with exit status 2.
+
+    Example::
+
+        @qstar.hookimpl
+        def qstar_register_commands(register):
+            register("stats", stats, StatsConfig, help="count the problems of a split")
+    """
+
+
+# --------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -37,6 +38,26 @@ def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
 
 
 @dataclass
+class Command:
+    """A ``qstar <name>`` command a plugin contributed through ``qstar_register_commands``."""
+
+    name: str
+    function: Callable[..., Any]  # function(cfg, registry): the work, on the composed config
+    schema: type | None  # the command's top-level config dataclass (stored as ``<name>_schema``)
+    help: str  # one line for ``qstar --help``
+    source: str  # the distribution (or module) that registered it
+
+
+COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
+
+
+def _undeclared_learned(factory: Callable[..., Any]) -> bool:
+    """A scorer factory (its class, or a function carrying the attribute) that does not say
+    whether it is a learned judge: the setting guard must never have to guess."""
+    return not isinstance(getattr(factory, "learned", None), bool)
+
+
+@dataclass
 class Component:
     kind: str
     name: str
@@ -51,6 +72,9 @@ class Registry:
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
         self.components: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
+        self.commands: dict[str, Command] = {}
+        for impl in pm.hook.qstar_register_commands.get_hookimpls():
+            self._register_commands(impl)
         for kind in KINDS:
             hook = getattr(pm.hook, _HOOK[kind])
             for impl in hook.get_hookimpls():
@@ -60,9 +84,26 @@ class Registry:
                     if name in self.components[_kind]:
                         prev = self.components[_kind][name].source
                         raise QstarError(f"{_kind} {name!r} is registered twice ({prev} and {_source})")
+                    if _kind == "scorer" and _undeclared_learned(factory):
+                        raise QstarError(
+                            f"scorer {name!r} ({_source}) does not say whether it is learned: give its class the attribute "
+                            "learned = True (a trained judge: PRM, ORM, LLM value) or learned = False (rules only)"
+                        )
                     self.components[_kind][name] = Component(_kind, name, factory, config_schema, _source)
 
                 impl.function(register)
+
+    def _register_commands(self, impl) -> None:
+        source = self._source(impl.plugin)
+
+        def register(name, function, schema=None, help=""):
+            if not isinstance(name, str) or not COMMAND_NAME.match(name):
+                raise QstarError(f"command name {name!r} ({source}): use lower-case letters, digits, - and _, starting with a letter")
+            if name in self.commands:
+                raise QstarError(f"command {name!r} is registered twice ({self.commands[name].source} and {source})")
+            self.commands[name] = Command(name, function, schema, help, source)
+
+        impl.function(register)
 
     def _source(self, plugin) -> str:
         for p, dist in self.pm.list_plugin_distinfo():

@@ -23,7 +23,8 @@ from typing import Any
 
 from omegaconf import MISSING as OMEGACONF_MISSING
 
-from qstar.config import SCHEMAS, ModelConfig
+from qstar.config import ModelConfig
+from qstar.models import ArchConfig
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.training import TrainerConfig
 
@@ -118,11 +119,15 @@ def builtin_components() -> list[tuple[str, str, type | None]]:
     return out
 
 
+def builtin_commands() -> list[tuple[str, type | None]]:
+    """(name, config schema) of every command the qstar distribution registers itself."""
+    registry = Registry(make_plugin_manager())
+    return [(c.name, c.schema) for c in registry.commands.values() if c.source.startswith("qstar ")]
+
+
 def documented_schemas() -> list[tuple[str, type]]:
     """(title, schema) of every schema on the page, in page order."""
-    from qstar_hf.model import ArchConfig
-
-    out = [(f"qstar {command}", schema) for command, schema in SCHEMAS.items()]
+    out = [(f"qstar {command}", schema) for command, schema in builtin_commands() if schema is not None]
     out += [("model", ModelConfig), ("model.arch", ArchConfig), ("trainer", TrainerConfig)]
     out += [(f"{kind} {name}", schema) for kind, name, schema in builtin_components() if schema is not None]
     return out
@@ -151,8 +156,6 @@ def _qualname(schema: type) -> str:
 
 def config_reference() -> str:
     """The whole ``docs/reference/config.md`` page (markdown)."""
-    from qstar_hf.model import ArchConfig
-
     anchors = {ModelConfig: "model", ArchConfig: "model-arch", TrainerConfig: "trainer"}
     out = [
         "# Config reference",
@@ -173,7 +176,9 @@ def config_reference() -> str:
         "## Commands",
         "",
     ]
-    for command, schema in SCHEMAS.items():
+    for command, schema in builtin_commands():
+        if schema is None:
+            continue
         out += [f"### qstar {command} {{#qstar-{command}}}", "", f"`{_qualname(schema)}`", ""]
         out += _table(schema, anchors)
     out += [

@@ -8,7 +8,8 @@ returns the best answered leaf it has found so far and the result's ``stopped`` 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections import defaultdict
+from typing import Iterable, Sequence
 
 from qstar.engine import AGGREGATES, Tree
 from qstar.errors import QstarError
@@ -108,3 +109,30 @@ def check_rank(value: str) -> None:
 def check_aggregate(value: str) -> None:
     if value != "auto" and value not in AGGREGATES:
         raise QstarError(f"search.aggregate={value!r}: choose auto or one of {', '.join(AGGREGATES)}")
+
+
+# --------------------------------------------------------------------------------- best-of-n selection
+
+SELECTIONS = ("max", "majority", "weighted")
+
+
+def check_selection(value: str) -> None:
+    if value not in SELECTIONS:
+        raise QstarError(f"search.select={value!r}: choose max, majority or weighted")
+
+
+def select(tree: Tree, leaves: Sequence[Node], how: str, aggregate: str | None = None, scorer: str | None = None) -> Node | None:
+    """The leaf best-of-n picks among ``leaves`` (their steps already scored unless ``how`` is
+    ``majority``); also used to replay selections offline on subsets of one set of samples."""
+    pool = finished = answered(leaves)
+    if not pool:
+        return None  # never an unfinished path
+    lp = {leaf.id: tree.path_logprob(leaf) for leaf in pool}
+    if how == "majority" or how == "weighted":
+        votes: dict[str, float] = defaultdict(float)
+        for leaf in finished:
+            votes[leaf.answer] += 1.0 if how == "majority" else tree.path_score(leaf, aggregate, scorer)
+        top = max(votes.values())
+        pool = [leaf for leaf in finished if votes[leaf.answer] == top]
+        return max(pool, key=lambda n: lp[n.id])
+    return max(pool, key=lambda n: (tree.path_score(n, aggregate, scorer), lp[n.id]))

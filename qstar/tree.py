@@ -10,12 +10,12 @@ from __future__ import annotations
 import abc
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from qstar.errors import QstarError
+from qstar.files import atomic_write_text, umask  # noqa: F401 - re-exported: the tree format's writers use them
 
 SCHEMA_VERSION = 1
 
@@ -155,30 +155,6 @@ def iter_results(path: str | os.PathLike) -> Iterator[SearchResult]:
                 yield SearchResult.from_dict(json.loads(line))
             except (json.JSONDecodeError, TypeError, KeyError, ValueError) as e:
                 raise DataError(f"{path}:{lineno}: malformed tree record ({str(e)[:200]})") from None
-
-
-def umask() -> int:
-    """The process's file-creation mask (read without changing it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` so that ``path`` holds either the old or the whole new content, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600 files; outputs are readable like any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_results(path: str | os.PathLike, results: Iterable[SearchResult]) -> None:

@@ -15,8 +15,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """An untrained 2-layer GPT-2 with the number tokenizer, saved like any HF checkpoint."""
     import torch
 
-    from qstar_hf.model import ArchConfig, build_causal_lm
-    from qstar_hf.tokenizer import build_number_tokenizer
+    from qstar.models import ArchConfig, build_causal_lm
+    from qstar.models import build_number_tokenizer
 
     torch.manual_seed(0)
     tok = build_number_tokenizer()
@@ -29,7 +29,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def policy_dir() -> Path:
-    from qstar_hf.model import resolve_path
+    from qstar.models import resolve_path
 
     path = Path(resolve_path("pkg://qstar_game24/policy"))
     if not (path / "config.json").exists():

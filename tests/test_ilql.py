@@ -12,7 +12,7 @@ import torch
 from qstar import commands
 from qstar_game24 import Game24Task
 from qstar_hf import HFExpander, HFExpanderConfig
-from qstar_hf.tokenizer import build_number_tokenizer
+from qstar.models import build_number_tokenizer
 from qstar_ilql import ILQLExpander, ILQLExpanderConfig, load_heads, transitions
 from qstar_segmenters import NewlineSegmenter
 

@@ -112,7 +112,7 @@ def test_a_worker_whose_n_is_not_the_loops_shards_is_refused(tmp_path):
 
 def test_prm_replay_and_kept_rounds_join_the_prm_data_once(compose, tmp_path):
     from qstar.errors import QstarError
-    from qstar.loop import Loop
+    from qstar_loop import Loop
 
     replay = tmp_path / "replay.jsonl"
     replay.write_text('{"problem_id": "a"}')  # no final newline: still one record per line

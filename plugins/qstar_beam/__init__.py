@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from qstar import hookimpl
 from qstar.engine import Tree
 from qstar.protocols import Expand, Score
-from qstar.searching import answered, check_aggregate, check_depth, check_positive, check_rank, keep_best_per_depth, rank_key, scorer_name
+from qstar.searching import (answered, check_aggregate, check_depth, check_positive, check_rank, check_selection, keep_best_per_depth, rank_key,
+                             scorer_name, select)
 from qstar.tree import Limits, Node
-from qstar_bestofn import check_selection, select
 
 
 def _pick(tree: Tree, finished: list[Node], how: str, aggregate: str) -> None:

@@ -10,19 +10,14 @@ the search returns no answer rather than an unfinished path.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from qstar import hookimpl
 from qstar.engine import Tree
 from qstar.errors import QstarError
 from qstar.protocols import Rollout, Score
-from qstar.searching import answered, check_aggregate
+from qstar.searching import SELECTIONS, check_aggregate, check_selection, select  # noqa: F401 - shared with beam and compare
 from qstar.tree import Limits, Node
-
-SELECTIONS = ("max", "majority", "weighted")
-
 
 @dataclass
 class BestOfNConfig:
@@ -40,28 +35,6 @@ class BestOfNConfig:
             raise QstarError(f"search.chunk={self.chunk}: use 0 (all n at once) or a positive number of samples")
         check_selection(self.select)
         check_aggregate(self.aggregate)
-
-
-def check_selection(value: str) -> None:
-    if value not in SELECTIONS:
-        raise QstarError(f"search.select={value!r}: choose max, majority or weighted")
-
-
-def select(tree: Tree, leaves: Sequence[Node], how: str, aggregate: str | None = None, scorer: str | None = None) -> Node | None:
-    """The leaf best-of-n picks among ``leaves`` (their steps already scored unless ``how`` is
-    ``majority``); also used to replay selections offline on subsets of one set of samples."""
-    pool = finished = answered(leaves)
-    if not pool:
-        return None  # never an unfinished path
-    lp = {leaf.id: tree.path_logprob(leaf) for leaf in pool}
-    if how == "majority" or how == "weighted":
-        votes: dict[str, float] = defaultdict(float)
-        for leaf in finished:
-            votes[leaf.answer] += 1.0 if how == "majority" else tree.path_score(leaf, aggregate, scorer)
-        top = max(votes.values())
-        pool = [leaf for leaf in finished if votes[leaf.answer] == top]
-        return max(pool, key=lambda n: lp[n.id])
-    return max(pool, key=lambda n: (tree.path_score(n, aggregate, scorer), lp[n.id]))
 
 
 class BestOfN:

@@ -40,9 +40,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from qstar import hookimpl
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.training import TrainContext, build_trainer, export_hf, fit, submodule_state, warmup_cosine
+from qstar.labels import read_label_records  # noqa: F401 - kept importable here
 from qstar.tree import atomic_write_text
 
 __all__ = ["DPOConfig", "DPOModule", "DPOOptimizer", "dpo_loss", "step_pairs"]
@@ -79,26 +80,6 @@ class DPOConfig:
         for key in ("max_pairs_per_prefix", "batch_size"):
             if getattr(self, key) < 1:
                 raise QstarError(f"optimizer.{key}={getattr(self, key)}: must be at least 1")
-
-
-def read_label_records(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise QstarError(f"data file {path} does not exist: pass data=<labels.jsonl written by qstar label>")
-    records = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            raise QstarError(f"{path}:{n}: not JSON; pass data=<labels.jsonl written by qstar label>") from None
-        if not {"prompt", "completions", "soft_labels", "node_ids", "problem_id"} <= set(r):
-            raise QstarError(f"{path}:{n}: not a step-label record (needs prompt, completions, soft_labels, node_ids, problem_id): write it with qstar label")
-        records.append(r)
-    if not records:
-        raise QstarError(f"data file {path} holds no step labels: pass data=<labels.jsonl written by qstar label>")
-    return records
 
 
 def step_pairs(records: list[dict], delimiter: str = "\n", margin: float = 0.25, max_pairs_per_prefix: int = 4) -> list[dict]:
@@ -275,13 +256,14 @@ class PairDataModule(L.LightningDataModule):
 
 class DPOOptimizer:
     data_kind = "labels"  # data= is a labels.jsonl, not trees
+    trains = "policy"
 
     def __init__(self, cfg: DPOConfig):
         self.cfg = cfg
 
     def fit(self, ctx: TrainContext) -> Path:
-        from qstar_hf.model import load_causal_lm, load_tokenizer
-        from qstar_rm.model import max_length
+        from qstar.models import load_causal_lm, load_tokenizer
+        from qstar.models import max_length
 
         if not ctx.data:
             raise QstarError("optimizer=dpo needs data=<labels.jsonl written by qstar label> (sibling steps with labels)")

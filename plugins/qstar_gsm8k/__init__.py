@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from qstar import hookimpl
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import StepVerdict
 from qstar.tree import Problem

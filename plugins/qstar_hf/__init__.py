@@ -24,7 +24,7 @@ from transformers.cache_utils import DynamicLayer
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from qstar import hookimpl
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 

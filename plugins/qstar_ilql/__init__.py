@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from transformers import LogitsProcessor
 
 from qstar import hookimpl
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.training import TrainContext, build_trainer, export_hf, fit, is_global_zero, submodule_state, warmup_cosine, whole_parameters
 from qstar_hf import HFExpander, HFExpanderConfig
@@ -265,15 +265,16 @@ def load_heads(path: str | Path, lm) -> ILQLHeads:
 
 
 class ILQLOptimizer:
-    data_kind = "labels"
+    data_kind = "labels"  # data= is a labels.jsonl
+    trains = "policy"
 
     def __init__(self, cfg: ILQLConfig):
         self.cfg = cfg
 
     def fit(self, ctx: TrainContext) -> Path:
-        from qstar_dpo import read_label_records
-        from qstar_hf.model import check_model_path, load_causal_lm, load_tokenizer
-        from qstar_rm.model import max_length
+        from qstar.labels import read_label_records
+        from qstar.models import check_model_path, load_causal_lm, load_tokenizer
+        from qstar.models import max_length
 
         if not ctx.data:
             raise QstarError("optimizer=ilql needs data=<labels.jsonl written by qstar label> (labelled paths)")
@@ -323,7 +324,7 @@ class AdvantageShift(LogitsProcessor):
 class ILQLExpander(HFExpander):
     def __init__(self, cfg: ILQLExpanderConfig, model_cfg, segmenter):
         super().__init__(cfg, model_cfg, segmenter)
-        from qstar_hf.model import check_model_path
+        from qstar.models import check_model_path
 
         self.heads = load_heads(check_model_path(model_cfg.name_or_path), self.model).to(self.device)
         self.hidden: dict = {}

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Optional, Sequence
 
 from qstar import hookimpl
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 from qstar.tree import Problem

@@ -62,6 +62,7 @@ class RewardTrainConfig:
 
 class RewardOptimizer:
     data_kind = "steps"  # `data=` is step-labelled (TRL stepwise JSONL or PRM800K), not trees
+    trains = "reward"
 
     def __init__(self, cfg: RewardTrainConfig):
         self.cfg = cfg

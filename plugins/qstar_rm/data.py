@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.tree import DataError
 

@@ -55,7 +55,7 @@ class ExternalPRMScorer:
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-        from qstar_hf.model import check_model_path, load_tokenizer
+        from qstar.models import check_model_path, load_tokenizer
 
         from . import AGGREGATES
 

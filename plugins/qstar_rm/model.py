@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 
 from qstar.errors import QstarError
+from qstar.models import max_length  # noqa: F401 - kept importable here
 
 KINDS = ("prm", "orm")
 
@@ -36,19 +37,14 @@ def encode(tokenizer, prompt: str, steps: Sequence[str], delimiter: str, max_len
     return ids, ends
 
 
-def max_length(model) -> int:
-    cfg = model.config
-    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 512
-
-
 def build_reward_model(model_cfg, kind: str, delimiter: str):
     """A fresh reward model: from ``model.name_or_path`` (a causal LM's backbone, e.g. the bundled
     policy, with a new head) or a tiny GPT-2 from ``model.arch`` with the number tokenizer."""
     from transformers import AutoModelForTokenClassification, GPT2Config
     from transformers.utils import logging as hf_logging
 
-    from qstar_hf.model import ArchConfig, check_model_path, load_tokenizer
-    from qstar_hf.tokenizer import build_number_tokenizer
+    from qstar.models import ArchConfig, check_model_path, load_tokenizer
+    from qstar.models import build_number_tokenizer
 
     if model_cfg.name_or_path:
         tok = load_tokenizer(model_cfg.name_or_path)
@@ -82,7 +78,7 @@ def load_reward_model(name_or_path: str, dtype: str = "float32", device: str = "
     from transformers import AutoModelForTokenClassification
     from transformers.utils import logging as hf_logging
 
-    from qstar_hf.model import check_model_path, load_tokenizer
+    from qstar.models import check_model_path, load_tokenizer
 
     hf_logging.disable_progress_bar()
     path = check_model_path(name_or_path)

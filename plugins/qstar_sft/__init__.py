@@ -205,8 +205,8 @@ class CausalLMModule(L.LightningModule):
 
 def load_or_build(model_cfg):
     """The model to train: ``model.name_or_path`` when set, else a fresh tiny GPT-2 + number tokenizer."""
-    from qstar_hf.model import ArchConfig, build_causal_lm, load_causal_lm, load_tokenizer
-    from qstar_hf.tokenizer import build_number_tokenizer
+    from qstar.models import ArchConfig, build_causal_lm, load_causal_lm, load_tokenizer
+    from qstar.models import build_number_tokenizer
 
     if model_cfg.name_or_path:
         tok = load_tokenizer(model_cfg.name_or_path)
@@ -218,6 +218,9 @@ def load_or_build(model_cfg):
 
 
 class SFTOptimizer:
+    data_kind = "trees"  # data=: searched trees (their right paths); none: the task's gold trajectories
+    trains = "policy"
+
     def __init__(self, cfg: SFTConfig):
         self.cfg = cfg
 

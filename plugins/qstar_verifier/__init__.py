@@ -31,6 +31,7 @@ class VerifierConfig:
 
 class RuleVerifier:
     name = "verifier"
+    learned = False  # the task's rules: the rules setting, or the oracle with lookahead
 
     def __init__(self, cfg: VerifierConfig, task):
         self.cfg, self.task = cfg, task

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from qstar import hookimpl
-from qstar.engine import stable_int
+from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 
@@ -98,7 +98,7 @@ class VLLMExpander:
             ) from None
         from vllm import LLM
 
-        from qstar_hf.model import check_model_path
+        from qstar.models import check_model_path
 
         self.cfg, self.segmenter = cfg, segmenter
         if not cfg.multiprocessing:

@@ -1,4 +1,4 @@
-"""``qstar loop``: search → label → train the PRM → train the policy → evaluate, round after round.
+"""The ``qstar loop`` command (a plugin of its own, registered through ``qstar_register_commands``): search → label → train the PRM → train the policy → evaluate, round after round.
 
 Every stage is an ordinary qstar command run in its own process (``qstar search``, ``qstar label``,
 ``qstar train``, ``qstar eval``), with its output, its composed config (``.hydra/``) and its log in
@@ -37,13 +37,81 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from dataclasses import dataclass, field
+from typing import Optional
 
-from qstar.config import LoopConfig
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from rich.table import Table
+
+from qstar import hookimpl
 from qstar.errors import QstarError
-from qstar.tree import atomic_write_text
+from qstar.files import atomic_write_text, save_png
+from qstar.models import resolve_path
+from qstar.plugins import Registry, make_plugin_manager
+from qstar.runs import console, output_dir
+from qstar.shards import parse_shard
 
-DATA_OF = {"dpo": "labels", "ilql": "labels", "rft": "trees"}  # what each policy optimizer trains on
+LOOP_DATA = ("trees", "labels")  # what a round hands the policy optimizer: its searched trees or its step labels
+
+
+@dataclass
+class LoopConfig:
+    seed: int = 0  # every stage's seed (sampling and training)
+    overrides: list = field(default_factory=list)  # given to every stage (task=…, expander.max_batch_sequences=…)
+    rounds: int = 3  # rounds of search → label → train PRM → train policy → eval (round 0 evaluates the start)
+    optimizer: Any = MISSING  # how the policy learns: any optimizer that trains a policy from trees or labels (dpo, rft, ilql, sft, a plugin's); its options too
+    start_policy: str = "pkg://qstar_game24/p0"  # the policy of round 0 (P0: has never seen a solution)
+    start_prm: str = "pkg://qstar_game24/prm"  # the PRM of round 0; each round continues training it on its new labels
+    train_split: str = "train"  # the split each round searches and labels
+    train_every: int = 6  # every Nth puzzle of it
+    train_limit: int = 0  # first N of those (0 = all)
+    label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
+    label_perturb: int = 0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
+    prm_steps: int = 200  # PRM training steps per round
+    prm_replay: list = field(default_factory=list)  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
+    prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
+    policy_steps: int = 200  # policy training steps per round
+    search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
+    generate_overrides: list = field(default_factory=list)  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
+    prm_overrides: list = field(default_factory=list)  # overrides of the PRM training (optimizer.lr=…)
+    policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
+    eval_split: str = "test"  # the split every round is evaluated on
+    eval_limit: int = 0  # first N problems of it (0 = all)
+    train_launcher: list = field(default_factory=list)  # runs the training stages' python -m qstar.cli train: [] = this Python; [srun,python]; [torchrun,--nproc_per_node=8]
+    shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
+    shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
+    out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
+
+    def __post_init__(self):
+        if self.rounds < 0:
+            raise QstarError(f"rounds={self.rounds}: use 0 (evaluate the start only) or more")
+        worker = parse_shard(self.shard)
+        if worker and worker[1] != self.shards:
+            raise QstarError(f"shard={self.shard} but shards={self.shards}: a worker's n must be the loop's shards (add shards={worker[1]})")
+        for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
+            if getattr(self, key) < 1:
+                raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
+        for key in ("train_limit", "eval_limit", "label_perturb"):
+            if getattr(self, key) < 0:
+                raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
+
+
+
+def policy_data(registry: Registry, optimizer: DictConfig) -> str:
+    """What the policy optimizer trains on (its declared ``data_kind``), or a one-line error for
+    an optimizer that does not train a policy from a round's trees or labels."""
+    opt = registry.build("optimizer", optimizer)
+    trains, data = getattr(opt, "trains", None), getattr(opt, "data_kind", None)
+    if trains != "policy" or data not in LOOP_DATA:
+        usable = [name for name in registry.names("optimizer") if _is_policy_optimizer(registry, name)]
+        raise QstarError(f"optimizer={optimizer.name!r}: qstar loop trains the policy with an optimizer that trains a policy from trees or labels: "
+                         f"one of {', '.join(usable)}")
+    return data
+
+
+def _is_policy_optimizer(registry: Registry, name: str) -> bool:
+    factory = registry.get("optimizer", name).factory
+    return getattr(factory, "trains", None) == "policy" and getattr(factory, "data_kind", None) in LOOP_DATA
 
 
 def _qstar(args: list[str], log: Path, stage: str, launcher: list[str] | None = None) -> None:
@@ -83,14 +151,11 @@ class WorkerDone(Exception):
 
 
 class Loop:
-    def __init__(self, cfg: DictConfig):
-        from qstar.shards import parse_shard
-
+    def __init__(self, cfg: DictConfig, registry: Registry | None = None):
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.optimizer = cfg.optimizer.name
-        if self.optimizer not in DATA_OF:
-            raise QstarError(f"optimizer={self.optimizer!r}: qstar loop trains the policy with one of {', '.join(DATA_OF)}")
+        self.data_kind = policy_data(registry or Registry(make_plugin_manager()), cfg.optimizer)
         self.common = [f"seed={cfg.seed}", *cfg.overrides]
         self.worker = parse_shard(cfg.shard)
 
@@ -146,8 +211,6 @@ class Loop:
     def policy_args(policy: str) -> list[str]:
         """The policy's checkpoint, and ``expander=ilql`` when it carries ILQL heads (then its
         samples are Q-guided, in search, labelling and evaluation alike)."""
-        from qstar_hf.model import resolve_path
-
         ilql = (Path(resolve_path(policy)) / "ilql_heads.safetensors").is_file()
         return [f"model.name_or_path={policy}", *(["expander=ilql"] if ilql else [])]
 
@@ -196,7 +259,7 @@ class Loop:
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]
         prm_stage = self.stage(r, "prm", ["train", *self.common, "optimizer=prm", "optimizer.target=hard", f"model.name_or_path={prm}",
                                           f"data={self.prm_data(r, labels)}", f"trainer.max_steps={c.prm_steps}", *trainer, *c.prm_overrides])
-        data = labels if DATA_OF[self.optimizer] == "labels" else d / "search" / "trees.jsonl"
+        data = labels if self.data_kind == "labels" else d / "search" / "trees.jsonl"
         options = [f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
                    for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items() if k != "name"]
         pol = self.stage(r, "policy", ["train", *self.common, f"optimizer={self.optimizer}", *options, f"model.name_or_path={policy}",
@@ -288,8 +351,6 @@ class Loop:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from qstar.compare import save_png
-
         fig, ax = plt.subplots(figsize=(6, 4))
         xs = [row["round"] for row in rows]
         ax.plot(xs, [100 * row["greedy_pass@1"] for row in rows], marker="o", label="greedy pass@1 (no search)")
@@ -300,3 +361,36 @@ class Loop:
         ax.set_title(f"qstar loop, optimizer={self.optimizer}")
         ax.legend()
         save_png(fig, self.out / "rounds.png")
+
+
+def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """Rounds of search → label → train PRM → train policy → eval (see the module docstring)."""
+    registry = registry or Registry(make_plugin_manager())
+    policy_data(registry, cfg.optimizer)  # before the run directory is made
+    out = output_dir(cfg, "loop")
+    with open_dict(cfg):
+        cfg.out_dir = str(out)
+    if cfg.shard is not None:  # a worker: its shards of the search and label stages only
+        console.print(f"qstar loop worker shard={cfg.shard}: {Loop(cfg, registry).run_worker()}")
+        return []
+    rows = Loop(cfg, registry).run()
+    table = Table(title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)")
+    for col in ("round", "greedy pass@1", "search solved", "search tokens/problem", "train tokens", "wall s"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["round"]), f"{100 * r['greedy_pass@1']:.0f}%", f"{100 * r['search_solve_rate']:.0f}%",
+                      f"{r['search_generated_tokens_per_problem']:.0f}", str(r["train_tokens"]), f"{r['wall_time']:.0f}")
+    console.print(table)
+    console.print(f"rounds: {out / 'rounds.json'}, {out / 'rounds.png'}")
+    return rows
+
+
+@hookimpl
+def qstar_register_commands(register):
+    register("loop", loop, LoopConfig,
+             help="search → label → train PRM → train the policy → eval, for N rounds (resumable): round table, JSON, PNG")
+
+
+@hookimpl
+def qstar_config_searchpath():
+    return "pkg://qstar_loop.conf"

