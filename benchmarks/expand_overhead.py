@@ -19,10 +19,9 @@ import time
 from types import SimpleNamespace
 
 import torch
-
-from qstar_game24 import Game24Task
 from transformers import LogitsProcessorList
 
+from qstar_game24 import Game24Task
 from qstar_hf import HFExpander, HFExpanderConfig, RowStreamSampler, row_seed
 from qstar_segmenters import NewlineSegmenter
 
@@ -115,14 +114,17 @@ def main() -> None:
         if rep == 1:
             ours_ids = [p.token_ids for group in proposals for p in group]
             same = ours_ids == raw_steps(seqs)
-            print(f"sequences: {len(prompts)}x{args.k}; generated tokens: {stats.generated_tokens}; "
-                  f"identical samples (expander vs raw per-row): {'yes' if same else 'NO'}")
+            print(
+                f"sequences: {len(prompts)}x{args.k}; generated tokens: {stats.generated_tokens}; "
+                f"identical samples (expander vs raw per-row): {'yes' if same else 'NO'}"
+            )
     med = statistics.median
     print(f"raw generate, batch sampler   median {med(t_raw) * 1000:.1f} ms")
     print(f"raw generate, per-row streams median {med(t_rows) * 1000:.1f} ms")
     print(f"hf expander                   median {med(t_ours) * 1000:.1f} ms")
     print(f"expander / raw generate       {med(t_ours) / med(t_raw):.3f} (target <= 1.10; token counts differ: other samples)")
     print(f"expander / raw per-row        {med(t_ours) / med(t_rows):.3f} (bookkeeping alone, same tokens)")
+
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ whether the two runs grew identical trees (they must: reuse changes what is comp
 is sampled).
 
     python benchmarks/search_reuse.py [--split test] [--limit 0] [override ...]
-    python benchmarks/search_reuse.py scorer=prm search=beam     # any other config
+    python benchmarks/search_reuse.py scorer=prm search=beam     # any other config (default: tot-bfs + verifier)
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 OFF = ["expander.shared_prefill=false", "expander.kv_cache_mb=0"]
+# what the published ratio measured (the oracle setting's tot-bfs + verifier); later overrides win
+BASE = ["search=tot-bfs", "scorer=verifier"]
 
 
 def run(out: Path, split: str, limit: int, overrides: list[str]) -> tuple[float, dict, dict]:
@@ -46,8 +48,8 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for both runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        on = run(Path(tmp) / "reuse", args.split, args.limit, args.overrides)
-        off = run(Path(tmp) / "no-reuse", args.split, args.limit, [*args.overrides, *OFF])
+        on = run(Path(tmp) / "reuse", args.split, args.limit, [*BASE, *args.overrides])
+        off = run(Path(tmp) / "no-reuse", args.split, args.limit, [*BASE, *args.overrides, *OFF])
     rows = [("reuse", on), ("no reuse", off)]
     print(f"qstar eval split={args.split} limit={args.limit} {' '.join(args.overrides)} ({on[1]['setting']} setting)")
     print(f"{'':9s} {'wall s':>8s} {'solved':>8s} {'prompt/generated':>17s}")

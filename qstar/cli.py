@@ -54,6 +54,9 @@ def usage(registry: Registry) -> str:
 
 def _runner(command: Command, registry: Registry) -> Callable[[DictConfig], None]:
     def run(cfg: DictConfig) -> None:
+        from transformers.utils import logging as hf_logging  # deferred: --help, --cfg and bad input never need it
+
+        hf_logging.set_verbosity_error()  # keep the CLI's output to qstar's own lines
         try:
             command.function(cfg, registry)
         except (QstarError, DataError) as e:
@@ -82,7 +85,9 @@ def hydra_flags() -> argparse.ArgumentParser:
     parser.add_argument("--config-name", "-cn")
     parser.add_argument("--config-dir", "-cd")
     parser.add_argument("--experimental-rerun")
-    parser.add_argument("--info", "-i", const="all", nargs="?", choices=["all", "config", "defaults", "defaults-tree", "plugins", "searchpath"])
+    parser.add_argument(
+        "--info", "-i", const="all", nargs="?", choices=["all", "config", "defaults", "defaults-tree", "plugins", "searchpath"]
+    )
     return parser
 
 
@@ -136,13 +141,17 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
     for o in overrides:
         if not o.isascii() and "'" not in o and '"' not in o:
             key, _, value = o.partition("=")
-            fail(f"cannot read the override {o!r}: Hydra takes non-ASCII characters only inside quotes, "
-                 f"as in '{key}=\"{value}\"' (or fix the value)")
+            fail(
+                f"cannot read the override {o!r}: Hydra takes non-ASCII characters only inside quotes, "
+                f"as in '{key}=\"{value}\"' (or fix the value)"
+            )
     try:
         jobs = _sweep_combinations(overrides)
     except OverrideParseException as e:
-        fail(f"cannot read the overrides ({' '.join(overrides)}): {str(e).splitlines()[0]}; "
-             "quote values with spaces or special characters, as in 'problem=\"4 9 10 13\"'")
+        fail(
+            f"cannot read the overrides ({' '.join(overrides)}): {str(e).splitlines()[0]}; "
+            "quote values with spaces or special characters, as in 'problem=\"4 9 10 13\"'"
+        )
     for job in jobs:
         try:
             cfg = _compose(command, job)
@@ -152,7 +161,9 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
                 kind, name = group[0].lstrip("+~"), group[1]
                 valid = ", ".join(sorted(set(registry.names(kind)) | set(e.options or [])))
                 fail(f"unknown {kind} {name!r}: choose one of {valid}")
-            other = next((o.split("=", 1) for o in job if "=" in o and f"{o.split('=', 1)[0].lstrip('+~')}/{o.split('=', 1)[1]}" in str(e)), None)
+            other = next(
+                (o.split("=", 1) for o in job if "=" in o and f"{o.split('=', 1)[0].lstrip('+~')}/{o.split('=', 1)[1]}" in str(e)), None
+            )
             if other and e.options:  # model=, trainer=, experiment= …
                 fail(f"unknown {other[0].lstrip('+~')} {other[1]!r}: choose one of {', '.join(sorted(e.options))}")
             fail(f"invalid override: {str(e).splitlines()[0]}")
@@ -209,9 +220,6 @@ def main(argv: list[str] | None = None) -> None:
     # Plugin config packages join Hydra's search path through a SearchPathPlugin, not a
     # `hydra.searchpath=` override: the path then holds for --help, --cfg and -m as well.
     store_schemas(registry)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # keep the CLI's output to qstar's own lines
     parser = hydra_flags()
     parser.error = lambda message: fail(f"{message}; see `qstar {command} --help`")  # type: ignore[method-assign]
     args = parser.parse_intermixed_args(rest)  # `a=1 -m b=2,3` as well as `-m a=1 b=2,3`
@@ -224,7 +232,9 @@ def main(argv: list[str] | None = None) -> None:
     for o in args.overrides:
         flags.remove(o)
     sys.argv = [f"qstar {command}", *flags, *args.overrides]  # Hydra's argparse wants overrides last
-    app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(_runner(registry.commands[command], registry))
+    app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(
+        _runner(registry.commands[command], registry)
+    )
     app()
 
 

@@ -185,7 +185,9 @@ def label(cfg: DictConfig, registry: Registry | None = None) -> Path:
             for key in budget:
                 budget[key] += getattr(tree.budget, key)
                 spent[key] = spent.get(key, 0) + getattr(tree.budget, key)
-            writer.write(tree.problem.id, records(tree, sizes[tree.problem.id], labeler_cfg, searched[tree.problem.id] if cfg.perturb else None))
+            writer.write(
+                tree.problem.id, records(tree, sizes[tree.problem.id], labeler_cfg, searched[tree.problem.id] if cfg.perturb else None)
+            )
             atomic_write_text(spent_file, json.dumps(spent) + "\n")
             bar.advance(task_id)
 

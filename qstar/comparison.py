@@ -26,8 +26,8 @@ from rich.table import Table
 from qstar.config import CONFIG_MODULE
 from qstar.engine import Engine
 from qstar.errors import QstarError
-from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.files import atomic_write_text, save_png
+from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.runs import Components, check_scorer, console, output_dir, search_split, summarize
 
 GROUPS = (*KINDS, "model")  # overrides `group=name` pick a group option; dotted keys set a value
@@ -88,8 +88,9 @@ def points(cfg: DictConfig) -> list[dict[str, Any]]:
                 overrides = [*comp.scorers[setting], f"search={strategy.search}", *strategy.overrides, f"{strategy.sweep}={value}"]
                 point = apply(base, overrides)
                 point.setting = setting
-                out.append({"setting": setting, "strategy": name, "sweep": strategy.sweep, "value": value,
-                            "overrides": overrides, "cfg": point})
+                out.append(
+                    {"setting": setting, "strategy": name, "sweep": strategy.sweep, "value": value, "overrides": overrides, "cfg": point}
+                )
     return out
 
 
@@ -113,22 +114,42 @@ def run(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
         key = OmegaConf.to_yaml(c.expander) + OmegaConf.to_yaml(c.model)
         if key not in expanders:
             expanders[key] = registry.build("expander", c.expander, c.model, segmenter)
-        engine = Engine(task, segmenter, expanders[key], scorer, hook=registry.pm.hook, batch_problems=c.batch_problems, setting=p["setting"])
+        engine = Engine(
+            task, segmenter, expanders[key], scorer, hook=registry.pm.hook, batch_problems=c.batch_problems, setting=p["setting"]
+        )
         c.out_dir = str(out / p["setting"] / p["strategy"] / f"{p['sweep'].rsplit('.', 1)[-1]}-{p['value']}")
         console.print(f"[bold]{p['setting']}[/] {p['strategy']} {p['sweep']}={p['value']}")
         results = search_split(c, Components(registry, task, segmenter, expanders[key], scorer, s, engine))
         summary = summarize(results)
-        rows.append({"setting": p["setting"], "strategy": p["strategy"], "sweep": p["sweep"], "value": p["value"],
-                     **summary, "stopped": sum(r.stopped is not None for r in results), "overrides": p["overrides"]})
+        rows.append(
+            {
+                "setting": p["setting"],
+                "strategy": p["strategy"],
+                "sweep": p["sweep"],
+                "value": p["value"],
+                **summary,
+                "stopped": sum(r.stopped is not None for r in results),
+                "overrides": p["overrides"],
+            }
+        )
 
     title = f"{cfg.task.name}/{cfg.split}: strategies at equal compute (per problem)"
     table = Table(title=title)
     for col in ("setting", "strategy", "knob", "solved", "rate", "gen tok", "prompt tok", "expans", "scored", "wall s"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(r["setting"], r["strategy"], f"{r['sweep'].rsplit('.', 1)[-1]}={r['value']}", f"{r['solved']}/{r['problems']}",
-                      f"{r['solve_rate']:.1%}", f"{r['generated_tokens_per_problem']:.0f}", f"{r['prompt_tokens_per_problem']:.0f}",
-                      f"{r['expansions_per_problem']:.1f}", f"{r['scorer_calls_per_problem']:.1f}", f"{r['wall_time_per_problem']:.2f}")
+        table.add_row(
+            r["setting"],
+            r["strategy"],
+            f"{r['sweep'].rsplit('.', 1)[-1]}={r['value']}",
+            f"{r['solved']}/{r['problems']}",
+            f"{r['solve_rate']:.1%}",
+            f"{r['generated_tokens_per_problem']:.0f}",
+            f"{r['prompt_tokens_per_problem']:.0f}",
+            f"{r['expansions_per_problem']:.1f}",
+            f"{r['scorer_calls_per_problem']:.1f}",
+            f"{r['wall_time_per_problem']:.2f}",
+        )
     from rich.console import Console
 
     Console(width=max(console.width, 120)).print(table)  # ten columns: never cut to an 80-column pipe
@@ -151,7 +172,11 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, len(settings), figsize=(5.6 * len(settings), 4.4), squeeze=False)
     for ax, setting in zip(axes[0], settings):
         for strategy in dict.fromkeys(r["strategy"] for r in rows):
-            pts = sorted((r["generated_tokens_per_problem"], 100 * r["solve_rate"]) for r in rows if r["setting"] == setting and r["strategy"] == strategy)
+            pts = sorted(
+                (r["generated_tokens_per_problem"], 100 * r["solve_rate"])
+                for r in rows
+                if r["setting"] == setting and r["strategy"] == strategy
+            )
             if pts:
                 ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=strategy)
         ax.set_xscale("log")

@@ -22,7 +22,6 @@ from qstar.shards import parse_shard
 from qstar.training import TrainerConfig
 
 
-
 @dataclass
 class ModelConfig:
     name_or_path: Optional[str] = None  # local dir, pkg://package/dir, or Hub id; None = build from arch
@@ -122,7 +121,9 @@ class ComparisonConfig:
 
 @dataclass
 class EvalConfig(SearchCommandConfig):
-    comparison: Optional[ComparisonConfig] = None  # comparison=<preset>: strategies × budgets × settings (table, JSON, PNG); null = one search
+    comparison: Optional[ComparisonConfig] = (
+        None  # comparison=<preset>: strategies × budgets × settings (table, JSON, PNG); null = one search
+    )
 
 
 @dataclass

@@ -17,10 +17,9 @@ from collections import defaultdict
 from typing import Any, Callable, Sequence
 
 from qstar.errors import QstarError
-from qstar.seeding import stable_int  # noqa: F401 - re-exported (public since the engine keyed streams)
 from qstar.protocols import Expand, Expander, Rollout, Score, Scorer, Search, Segmenter, Task
+from qstar.seeding import stable_int  # noqa: F401 - re-exported (public since the engine keyed streams)
 from qstar.tree import Budget, Limits, Node, Problem, SearchResult
-
 
 SETTINGS = ("oracle", "rules", "learned")
 
@@ -39,8 +38,10 @@ def setting_of(scorer: Any) -> str:
         return "learned"
     learned = getattr(scorer, "learned", None)
     if not isinstance(learned, bool):  # fail closed: an undeclared judge never sees the unblinded task
-        raise QstarError(f"scorer {getattr(scorer, 'name', type(scorer).__name__)!r} does not say whether it is learned: "
-                         "give its class the attribute learned = True (a trained judge) or learned = False (rules only)")
+        raise QstarError(
+            f"scorer {getattr(scorer, 'name', type(scorer).__name__)!r} does not say whether it is learned: "
+            "give its class the attribute learned = True (a trained judge) or learned = False (rules only)"
+        )
     if learned:
         return "learned"
     return "oracle" if getattr(scorer, "lookahead", False) else "rules"
@@ -52,8 +53,11 @@ def check_setting(requested: str, scorer: Any) -> str:
     if requested not in ("auto", *SETTINGS):
         raise QstarError(f"setting={requested!r}: choose auto, oracle, rules or learned")
     if requested != "auto" and requested != derived:
-        fix = {"learned": "scorer=prm or scorer=orm (or none, with search.select=majority)",
-               "oracle": "scorer=verifier scorer.lookahead=true", "rules": "scorer=verifier scorer.lookahead=false"}[requested]
+        fix = {
+            "learned": "scorer=prm or scorer=orm (or none, with search.select=majority)",
+            "oracle": "scorer=verifier scorer.lookahead=true",
+            "rules": "scorer=verifier scorer.lookahead=false",
+        }[requested]
         name = getattr(scorer, "name", "none")
         raise QstarError(f"setting={requested} but scorer={name} makes the search {derived}: use {fix}")
     return derived
@@ -186,7 +190,11 @@ class Tree:
     def path_score(self, node: Node, aggregate: str | None = None, scorer: str | None = None) -> float:
         """The path's step scores (by ``scorer``, default: each node's first) folded by
         ``aggregate`` (default: the scorer's own); 0 when unscored."""
-        scores = [n.scores[scorer] if scorer else next(iter(n.scores.values())) for n in self.path(node)[1:] if (scorer in n.scores if scorer else n.scores)]
+        scores = [
+            n.scores[scorer] if scorer else next(iter(n.scores.values()))
+            for n in self.path(node)[1:]
+            if (scorer in n.scores if scorer else n.scores)
+        ]
         return AGGREGATES[aggregate or self.aggregate](scores) if scores else 0.0
 
     def add(self, parent: Node, step: str, num_tokens: int = 0, logprob: float = 0.0, ended: bool = False) -> Node:
@@ -413,4 +421,3 @@ class Engine:
             node.scores[name] = s
             tree.budget.scorer_calls += 1
         return [[node.scores[name] for node in r.nodes] for _, r in batch]
-

@@ -109,7 +109,9 @@ def read_label_records(path: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             raise QstarError(f"{path}:{n}: not JSON; pass data=<labels.jsonl written by qstar label>") from None
         if not {"prompt", "completions", "soft_labels", "node_ids", "problem_id"} <= set(r):
-            raise QstarError(f"{path}:{n}: not a step-label record (needs prompt, completions, soft_labels, node_ids, problem_id): write it with qstar label")
+            raise QstarError(
+                f"{path}:{n}: not a step-label record (needs prompt, completions, soft_labels, node_ids, problem_id): write it with qstar label"
+            )
         records.append(r)
     if not records:
         raise QstarError(f"data file {path} holds no step labels: pass data=<labels.jsonl written by qstar label>")

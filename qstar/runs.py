@@ -112,7 +112,12 @@ def search_split(cfg: DictConfig, components: Components | None = None, registry
         if len(todo) < len(problems):
             console.print(f"resuming: {len(problems) - len(todo)} of {len(problems)} problems already in {writer.path}")
         with progress() as bar:
-            task_id = bar.add_task(f"{c.search.name} on {c.task.name}/{cfg.split}", total=len(problems), completed=len(problems) - len(todo), visible=cfg.progress)
+            task_id = bar.add_task(
+                f"{c.search.name} on {c.task.name}/{cfg.split}",
+                total=len(problems),
+                completed=len(problems) - len(todo),
+                visible=cfg.progress,
+            )
             c.engine.run(c.search, todo, on_result=lambda r: (writer.write(r), bar.advance(task_id)))
         results = [writer.done[p.id] for p in problems]
     console.print(f"trees: {out / 'trees.jsonl'}")

@@ -66,8 +66,9 @@ def distinct_states(tree: Tree, ranked: list[Node], merge: bool = True) -> list[
     return out
 
 
-def keep_best_per_depth(tree: Tree, *, width: int, k: int, first_k: int, depth_limit: int, prune: float,
-                        rank: str, merge_states: bool, limits: Limits):
+def keep_best_per_depth(
+    tree: Tree, *, width: int, k: int, first_k: int, depth_limit: int, prune: float, rank: str, merge_states: bool, limits: Limits
+):
     """The level-by-level search behind ``tot-bfs`` and ``beam`` (a generator: use ``yield from``):
     expand every node of the frontier (``first_k`` proposals at the root, ``k`` after), score the
     candidates, drop those scoring <= ``prune``, collect the answered finished ones, and keep the

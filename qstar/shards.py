@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from qstar.seeding import stable_int
 from qstar.errors import QstarError
+from qstar.seeding import stable_int
 from qstar.tree import atomic_write_text
 
 MANIFEST = "run.json"

@@ -20,6 +20,32 @@ from pathlib import Path
 from typing import Any
 
 from qstar.errors import QstarError
+from qstar.files import atomic_write_text, umask
+
+
+@dataclass
+class OptimizerConfig:
+    """The training fields every optimizer shares (as TRL's ``TrainingArguments``): each
+    optimizer's config subclasses it, sets the defaults its method wants and adds its own fields."""
+
+    name: str = ""  # the registered name: optimizer=<name>
+    lr: float = 1e-4  # AdamW learning rate: linear warm-up, then cosine decay to lr/10
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 20  # linear warm-up steps (at most a tenth of training)
+    batch_size: int = 32  # examples per batch (trajectories, paths or preference pairs)
+    val_percent: float = 10.0  # percent held out for validation (by problem) when the data has no validation split of its own
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
+        if self.batch_size < 1:
+            raise QstarError(f"optimizer.batch_size={self.batch_size}: must be at least 1")
+        if not 0 <= self.val_percent < 100:
+            raise QstarError(f"optimizer.val_percent={self.val_percent}: use a percentage in [0, 100)")
+        for key in ("weight_decay", "warmup_steps", "num_workers"):
+            if getattr(self, key) < 0:
+                raise QstarError(f"optimizer.{key}={getattr(self, key)}: must not be negative")
 
 
 @dataclass
@@ -137,8 +163,6 @@ def _trim_log(path: Path, step: int) -> None:
     steps again. Earlier rows stay."""
     import csv
 
-    from qstar.tree import atomic_write_text
-
     if not path.is_file():
         return
     with open(path, newline="") as f:
@@ -209,7 +233,7 @@ def whole_parameters(trainer):
 
 def submodule_state(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The entries of a LightningModule's ``state`` under ``prefix`` (``"model."``), without it."""
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def warmup_cosine(optimizer, total_steps: int, warmup_steps: int) -> dict:
@@ -232,9 +256,27 @@ def warmup_cosine(optimizer, total_steps: int, warmup_steps: int) -> dict:
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def _readable(folder: Path) -> None:
-    from qstar.tree import umask
+def adamw_warmup_cosine(module, cfg: OptimizerConfig, parameters=None) -> dict:
+    """A LightningModule's ``configure_optimizers`` answer for every optimizer: AdamW on
+    ``parameters`` (default: all of ``module``'s) with ``cfg``'s rate and weight decay, stepped by
+    :func:`warmup_cosine` over the trainer's whole run."""
+    import torch
 
+    opt = torch.optim.AdamW(module.parameters() if parameters is None else parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return warmup_cosine(opt, module.trainer.estimated_stepping_batches, cfg.warmup_steps)
+
+
+def fit_and_export(ctx: "TrainContext", module, datamodule, model, tokenizer, prefix: str = "model.") -> tuple[Path, dict[str, Any]]:
+    """The one training path: build the Trainer, :func:`fit` (resuming when ``ctx.resume``), and
+    export ``model`` with the trained weights — the module's state under ``prefix`` — to
+    ``<out_dir>/model``. Returns the export's path and the whole state (for extra files, as
+    ILQL's heads)."""
+    trainer = build_trainer(ctx.trainer, ctx.out_dir)
+    state = fit(trainer, module, datamodule, ctx.out_dir, ctx.resume)  # the best validation checkpoint's, not merely the last
+    return export_hf(model, tokenizer, ctx.out_dir / "model", submodule_state(state, prefix)), state
+
+
+def _readable(folder: Path) -> None:
     mask = umask()
     for path in [folder, *folder.rglob("*")]:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)

@@ -122,10 +122,15 @@ class SearchResult:
         d["budget"] = Budget(**d["budget"])
         result = cls(**d)
         ids = {n.id for n in result.nodes}
-        missing = [i for i in result.path if i not in ids] + [n.parent for n in result.nodes if n.parent is not None and n.parent not in ids]
+        missing = [i for i in result.path if i not in ids] + [
+            n.parent for n in result.nodes if n.parent is not None and n.parent not in ids
+        ]
         if missing:
             raise DataError(f"node {missing[0]} is named in the path or as a parent but is not in nodes")
-        if any(v < 0 for v in (result.budget.expansions, result.budget.generated_tokens, result.budget.prompt_tokens, result.budget.scorer_calls)):
+        if any(
+            v < 0
+            for v in (result.budget.expansions, result.budget.generated_tokens, result.budget.prompt_tokens, result.budget.scorer_calls)
+        ):
             raise DataError("negative counts in budget")
         return result
 
@@ -147,8 +152,10 @@ def iter_results(path: str | os.PathLike) -> Iterator[SearchResult]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}); "
-                                "pass a trees JSONL written by qstar search") from None
+                raise DataError(
+                    f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                    "pass a trees JSONL written by qstar search"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# An experiment (its figures are in the README; it did not beat the bundled PRM): the three tree
+# An experiment (its figures are in docs/results/journal.md; it did not beat the bundled PRM): the three tree
 # files of recipes/game24_reward_models.sh (run that first), labelled again by the same
 # Monte-Carlo rollouts with two perturbed siblings (plausible mistakes) beside every legal step
 # (qstar label perturb=2), then a PRM trained on them two ways: from the policy with the bundled

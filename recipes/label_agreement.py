@@ -56,5 +56,7 @@ for path in sys.argv[1:]:
         if 0 < pos < len(rows):
             fn = sum(1 for s, g, _ in rows if g and s == 0) / pos
             fp = sum(1 for s, g, _ in rows if not g and s > 0) / (len(rows) - pos)
-            print(f"  depth {depth}: {len(rows)} steps, AUROC {auroc([s for s, _, _ in rows], [g for _, g, _ in rows]):.3f}, "
-                  f"hard-label false negatives {fn:.3f}, false positives {fp:.3f}")
+            print(
+                f"  depth {depth}: {len(rows)} steps, AUROC {auroc([s for s, _, _ in rows], [g for _, g, _ in rows]):.3f}, "
+                f"hard-label false negatives {fn:.3f}, false positives {fp:.3f}"
+            )

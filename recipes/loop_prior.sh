@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The loop's first round with the fixes the README's loop section argues for (not yet run to the
+# The loop's first round with the fixes docs/results/journal.md argues for (not yet run to the
 # end on 2 cores): every search and the search evaluation rank steps by the PRM times the
 # policy's probability of the step (scorer.policy_weight=0.5, chosen on the validation split),
 # and every round's PRM training replays the bundled PRM's own labels (prm_replay), so P0's

@@ -3,7 +3,7 @@
 # check alone, the default; then right answers reached by legal steps only, optimizer.legal_steps=true),
 # dpo with the preference term on the tokens up to where the two sibling steps part
 # (optimizer.tokens=branch), and ilql.
-# Every search and the search evaluation rank as the README's best learned tot-bfs (the PRM times
+# Every search and the search evaluation rank as the best learned tot-bfs of docs/results/game24.md (the PRM times
 # the policy's probability of the step, policy_weight=0.5, paths by the product of their step
 # scores, both chosen on the validation split); each round's PRM trains on the labels of every
 # round so far (prm_keep_rounds). Every 12th train puzzle (100). Unlike recipes/loop_prior.sh it

@@ -15,8 +15,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """An untrained 2-layer GPT-2 with the number tokenizer, saved like any HF checkpoint."""
     import torch
 
-    from qstar.models import ArchConfig, build_causal_lm
-    from qstar.models import build_number_tokenizer
+    from qstar.models import ArchConfig, build_causal_lm, build_number_tokenizer
 
     torch.manual_seed(0)
     tok = build_number_tokenizer()

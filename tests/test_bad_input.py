@@ -84,7 +84,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["solve", "search=best-of-n", "search.n=0"], ["search.n=0"]),
     (["solve", "search=best-of-n", "search.select=best"], ["search.select='best'", "majority"]),
     (["solve", "search=dfs", "search.max_expansions=0"], ["search.max_expansions=0"]),
-    (["solve", "scorer.intermediate=2"], ["scorer.intermediate=2"]),
+    (["solve", "scorer=verifier", "scorer.intermediate=2"], ["scorer.intermediate=2"]),
     (["solve", "batch_problems=0"], ["batch_problems=0"]),
     (["solve", "~scorer"], ["needs a scorer", "scorer=verifier"]),
     (["solve", "search=best-of-n", "~scorer"], ["needs a scorer"]),
@@ -146,7 +146,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["label", "limit=-1"], ["limit=-1"]),
     # reward models, settings, compare
     (["eval", "every=0"], ["every=0"]),
-    (["solve", "setting=learned"], ["setting=learned but scorer=verifier", "scorer=prm"]),
+    (["solve", "scorer=verifier", "setting=learned"], ["setting=learned but scorer=verifier", "scorer=prm"]),
     (["solve", "setting=orcale"], ["setting='orcale'", "learned"]),
     (["solve", "scorer=prm", "scorer.aggregate=max"], ["scorer.aggregate='max'", "min, prod, last, mean"]),
     (["solve", "scorer=prm", "scorer.model={NOPE}"], ["nope.jsonl", "save_pretrained"]),

@@ -67,3 +67,17 @@ def test_help_exits_zero(args):
     proc = run_cli(*args) if args else run_cli()
     assert proc.returncode == 0
     assert "solve" in proc.stdout
+
+
+def test_the_cli_knows_hydras_flags():
+    """qstar tells Hydra's flags from overrides with a parser of its own (no private Hydra API at
+    run time); this test is the one place that reads Hydra's private parser, to catch a Hydra
+    release that adds or renames a flag."""
+    from hydra._internal.utils import get_args_parser
+
+    from qstar.cli import hydra_flags
+
+    def options(parser):
+        return {(tuple(sorted(a.option_strings)), a.nargs, tuple(a.choices or ())) for a in parser._actions if a.option_strings}
+
+    assert options(hydra_flags()) == options(get_args_parser())

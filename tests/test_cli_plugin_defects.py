@@ -6,10 +6,10 @@ first steps)."""
 from __future__ import annotations
 
 import pytest
-
-from conftest import run_cli
 from test_cli_errors import assert_one_line_error
 from test_third_party_plugin import install_throwaway
+
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_help_lists_options_contributed_by_plugins(env):
     proc = run_cli("solve", "--help", env=env)
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if line.startswith("search: "))
-    assert line == "search: a-star, beam, best-of-n, dfs, dvts, greedy-step, mcts, tot-bfs"
+    assert line == "search: a-star, beam, best-of-n, dfs, dvts, greedy-step, mcts, tot-bfs, tot-bfs-path"
 
 
 @pytest.mark.parametrize("override", ["search.no_such_key=1", "+search.no_such_key=1"])

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 
+from conftest import run_cli
 from qstar import commands
 from qstar.tree import load_results
 from qstar_game24 import Game24Task
 
-from conftest import run_cli
-
 
 def test_search_writes_trees_and_a_rerun_resumes(compose, tiny_model_dir, tmp_path):
     out = tmp_path / "search"
-    overrides = [f"model.name_or_path={tiny_model_dir}", "split=val", "limit=3", f"out_dir={out}",
-                 "search.breadth=2", "search.k=2", "expander.max_step_tokens=8", "progress=false"]
+    overrides = [
+        f"model.name_or_path={tiny_model_dir}",
+        "split=val",
+        "limit=3",
+        f"out_dir={out}",
+        "search.breadth=2",
+        "search.k=2",
+        "expander.max_step_tokens=8",
+        "progress=false",
+    ]
     first = commands.search(compose("search", overrides))
     lines = (out / "trees.jsonl").read_text().splitlines()
     assert len(lines) == 3 and [r.problem.id for r in first] == [json.loads(x)["problem"]["id"] for x in lines]
@@ -57,17 +64,34 @@ def test_solve_cli_prints_a_correct_answer(policy_dir):
 def test_plugins_lists_every_builtin_with_its_distribution():
     proc = run_cli("plugins")
     assert proc.returncode == 0
-    for kind, name in [("task", "game24"), ("segmenter", "newline"), ("expander", "hf"), ("scorer", "verifier"),
-                       ("search", "tot-bfs"), ("search", "dfs"), ("search", "best-of-n"), ("optimizer", "sft")]:
+    for kind, name in [
+        ("task", "game24"),
+        ("segmenter", "newline"),
+        ("expander", "hf"),
+        ("scorer", "verifier"),
+        ("search", "tot-bfs"),
+        ("search", "dfs"),
+        ("search", "best-of-n"),
+        ("optimizer", "sft"),
+    ]:
         row = next(line for line in proc.stdout.splitlines() if f" {name} " in line)
         assert kind in row and "qstar 0.1.0" in row
 
 
 def test_multirun_sweeps_strategies_and_cfg_job_prints_the_config(tiny_model_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("eval", "-m", "search=tot-bfs,best-of-n", f"model.name_or_path={tiny_model_dir}", "split=val",
-                   "limit=1", "expander.max_step_tokens=8", "expander.max_rollout_tokens=16",
-                   "progress=false", f"hydra.sweep.dir={sweep}")
+    proc = run_cli(
+        "eval",
+        "-m",
+        "search=tot-bfs,best-of-n",
+        f"model.name_or_path={tiny_model_dir}",
+        "split=val",
+        "limit=1",
+        "expander.max_step_tokens=8",
+        "expander.max_rollout_tokens=16",
+        "progress=false",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr
     saved = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (0, 1)]
     assert [s["config"]["search"]["name"] for s in saved] == ["tot-bfs", "best-of-n"]

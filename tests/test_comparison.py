@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import run_cli
 from qstar.comparison import points
 from qstar.errors import QstarError
-from conftest import run_cli
 
 
 def test_a_preset_makes_one_search_per_setting_strategy_and_value(compose):
@@ -24,11 +24,20 @@ def test_a_preset_makes_one_search_per_setting_strategy_and_value(compose):
     assert "comparison" not in pts[0]["cfg"]  # a point is an ordinary eval config
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["comparison.settings=[exact]"], "comparison.settings has 'exact', which comparison.scorers does not define: use learned, rules, oracle"),
-    (["comparison.strategies.beam.values=[]"], "comparison.strategies.beam.values is empty: list the values of search.beams to run"),
-    (["comparison.strategies.beam.sweep=search.width"], "comparison: override 'search.width=1': search has no key 'width'; see `qstar eval --cfg job` for the keys"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (
+            ["comparison.settings=[exact]"],
+            "comparison.settings has 'exact', which comparison.scorers does not define: use learned, rules, oracle",
+        ),
+        (["comparison.strategies.beam.values=[]"], "comparison.strategies.beam.values is empty: list the values of search.beams to run"),
+        (
+            ["comparison.strategies.beam.sweep=search.width"],
+            "comparison: override 'search.width=1': search has no key 'width'; see `qstar eval --cfg job` for the keys",
+        ),
+    ],
+)
 def test_bad_presets_are_refused(compose, overrides, message):
     cfg = compose("eval", ["comparison=game24", *overrides])
     with pytest.raises(QstarError) as e:

@@ -11,6 +11,8 @@ from qstar.plugins import KINDS, Registry, make_plugin_manager
 
 CONF = resources.files("qstar.conf")
 COMMAND_OF = {"optimizer": "train", "trainer": "train", "labeler": "label"}
+# presets: a group option that is another option with some values changed (its YAML's defaults list)
+PRESETS = {"prm-prior": ("prm", {"policy_weight": 0.5, "aggregate": "prod"}), "tot-bfs-path": ("tot-bfs", {"rank": "path"})}
 
 
 def options(group: str) -> list[str]:
@@ -32,8 +34,10 @@ def test_every_group_option_composes_and_validates(compose, registry, group, opt
     node = cfg[group] if group in cfg else None
     if group in KINDS:
         comp, validated = registry.config(group, node)
-        assert comp.name == node.name == option
+        name, changed = PRESETS.get(option, (option, {}))
+        assert comp.name == node.name == name
         assert validated is not None
+        assert all(getattr(validated, k) == v for k, v in changed.items()), validated
     elif group == "experiment":
         assert cfg.out_dir and cfg.trainer.max_steps >= 1000
     else:

@@ -18,12 +18,14 @@ from qstar import commands
 
 
 def tree_of(result) -> str:
-    """The tree as JSON, wall time left out and log-probs rounded: a batch of another width pads
-    rows differently, which moves a log-prob by ~1e-6 (float summation order), never a token."""
+    """The tree as JSON, wall time left out, log-probs and scores rounded: a batch of another width
+    pads rows differently, which moves a log-prob or a PRM score by ~1e-6 (float summation order),
+    never a token."""
     d = result.to_dict()
     d["budget"].pop("wall_time")
     for n in d["nodes"]:
         n["logprob"] = round(n["logprob"], 4)
+        n["scores"] = {k: round(v, 4) for k, v in n["scores"].items()}
     return json.dumps(d, sort_keys=True)
 
 

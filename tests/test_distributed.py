@@ -9,11 +9,10 @@ import json
 
 import pytest
 import torch
+from test_train import TINY, train_losses
 
 from qstar import commands
 from qstar_game24 import Game24Task
-
-from test_train import TINY, train_losses
 
 pytestmark = pytest.mark.slow  # spawned worker processes: about 30 s per optimizer
 
@@ -26,15 +25,39 @@ def base(tmp_path_factory, compose_module):
     records = []
     for problem in task.problems("val")[:24]:
         gold = task.gold_trajectories(problem)[0]
-        records.append({"prompt": task.prompt(problem), "completions": gold, "labels": [True] * len(gold), "soft_labels": [1.0] * len(gold),
-                        "node_ids": list(range(1, len(gold) + 1)), "problem_id": problem.id})
-        records.append({"prompt": task.prompt(problem), "completions": ["1+1=5 (left: 5)"], "labels": [False], "soft_labels": [0.0],
-                        "node_ids": [len(gold) + 1], "problem_id": problem.id})
+        records.append(
+            {
+                "prompt": task.prompt(problem),
+                "completions": gold,
+                "labels": [True] * len(gold),
+                "soft_labels": [1.0] * len(gold),
+                "node_ids": list(range(1, len(gold) + 1)),
+                "problem_id": problem.id,
+            }
+        )
+        records.append(
+            {
+                "prompt": task.prompt(problem),
+                "completions": ["1+1=5 (left: 5)"],
+                "labels": [False],
+                "soft_labels": [0.0],
+                "node_ids": [len(gold) + 1],
+                "problem_id": problem.id,
+            }
+        )
     (tmp / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     # one-step records, two per problem (a right first step and a wrong one): every record is one
     # labelled step and every problem one preference pair, so each loss is a mean over examples
-    one_step = [{**r, "completions": r["completions"][:1], "labels": r["labels"][:1], "soft_labels": r["soft_labels"][:1],
-                 "node_ids": r["node_ids"][:1]} for r in records[:8]]
+    one_step = [
+        {
+            **r,
+            "completions": r["completions"][:1],
+            "labels": r["labels"][:1],
+            "soft_labels": r["soft_labels"][:1],
+            "node_ids": r["node_ids"][:1],
+        }
+        for r in records[:8]
+    ]
     (tmp / "one-step.jsonl").write_text("".join(json.dumps(r) + "\n" for r in one_step))
     # right paths for rft: the bundled policy searching four puzzles
     commands.search(compose_module("search", ["split=val", "limit=4", "progress=false", f"out_dir={tmp / 'search'}"]))
@@ -46,9 +69,21 @@ def base(tmp_path_factory, compose_module):
 def test_optimizer_trains_under_ddp_on_two_processes(base, compose_module, optimizer):
     out = base / optimizer
     data = base / ("trees.jsonl" if optimizer == "rft" else "labels.jsonl")
-    cfg = compose_module("train", [f"optimizer={optimizer}", f"model.name_or_path={base / 'base' / 'model'}", f"data={data}",
-                                   "split=val", "optimizer.batch_size=8", "trainer=ddp-cpu", "trainer.max_steps=2",
-                                   "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false", f"out_dir={out}"])
+    cfg = compose_module(
+        "train",
+        [
+            f"optimizer={optimizer}",
+            f"model.name_or_path={base / 'base' / 'model'}",
+            f"data={data}",
+            "split=val",
+            "optimizer.batch_size=8",
+            "trainer=ddp-cpu",
+            "trainer.max_steps=2",
+            "trainer.log_every_n_steps=1",
+            "trainer.enable_progress_bar=false",
+            f"out_dir={out}",
+        ],
+    )
     exported = commands.train(cfg)
     assert torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 2
     assert (exported / "model.safetensors").is_file() and (exported / "config.json").is_file()
@@ -58,13 +93,29 @@ def test_optimizer_trains_under_ddp_on_two_processes(base, compose_module, optim
 
 def _run(base, compose_module, optimizer: str, name: str, overrides: list[str]):
     out = base / "parity" / optimizer / name
-    commands.train(compose_module("train", [
-        f"optimizer={optimizer}", f"model.name_or_path={base / 'base' / 'model'}", f"data={base / 'one-step.jsonl'}",
-        "optimizer.val_percent=0", "optimizer.warmup_steps=0", "optimizer.lr=1e-3", "trainer.max_steps=2",
-        "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false", f"out_dir={out}", *overrides]))
+    commands.train(
+        compose_module(
+            "train",
+            [
+                f"optimizer={optimizer}",
+                f"model.name_or_path={base / 'base' / 'model'}",
+                f"data={base / 'one-step.jsonl'}",
+                "optimizer.val_percent=0",
+                "optimizer.warmup_steps=0",
+                "optimizer.lr=1e-3",
+                "trainer.max_steps=2",
+                "trainer.log_every_n_steps=1",
+                "trainer.enable_progress_bar=false",
+                f"out_dir={out}",
+                *overrides,
+            ],
+        )
+    )
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 2
-    assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "config.json").is_file()  # the export, as one process writes it
+    assert (out / "model" / "model.safetensors").is_file() and (
+        out / "model" / "config.json"
+    ).is_file()  # the export, as one process writes it
     return ckpt["state_dict"], dict(train_losses(out))
 
 
@@ -81,7 +132,9 @@ def test_two_processes_match_one_on_the_same_global_batch(base, compose_module, 
         overrides = []
     ddp, ddp_loss = _run(base, compose_module, optimizer, "ddp", ["trainer=ddp-cpu", f"optimizer.batch_size={half}", *overrides])
     one, one_loss = _run(base, compose_module, optimizer, "one", [f"optimizer.batch_size={examples}", *overrides])
-    acc, _ = _run(base, compose_module, optimizer, "accumulate", [f"optimizer.batch_size={half}", "trainer.accumulate_grad_batches=2", *overrides])
+    acc, _ = _run(
+        base, compose_module, optimizer, "accumulate", [f"optimizer.batch_size={half}", "trainer.accumulate_grad_batches=2", *overrides]
+    )
     assert sorted(ddp_loss) == sorted(one_loss) == [0, 1]
     for step in (0, 1):
         assert ddp_loss[step] == pytest.approx(one_loss[step], rel=1e-4, abs=1e-6)
@@ -110,10 +163,26 @@ def test_torchrun_launch_trains_and_exports_once(base, tmp_path):
     import sys
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "qstar.cli", "train",
-           "optimizer=prm", f"model.name_or_path={base / 'base' / 'model'}", f"data={base / 'labels.jsonl'}", "split=val",
-           "optimizer.batch_size=8", "trainer=ddp-cpu", "trainer.strategy=ddp", "trainer.max_steps=2",
-           "trainer.enable_progress_bar=false", f"out_dir={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "qstar.cli",
+        "train",
+        "optimizer=prm",
+        f"model.name_or_path={base / 'base' / 'model'}",
+        f"data={base / 'labels.jsonl'}",
+        "split=val",
+        "optimizer.batch_size=8",
+        "trainer=ddp-cpu",
+        "trainer.strategy=ddp",
+        "trainer.max_steps=2",
+        "trainer.enable_progress_bar=false",
+        f"out_dir={out}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Starting with 2 processes" in proc.stdout + proc.stderr

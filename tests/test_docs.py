@@ -78,7 +78,7 @@ def parse_blocks(text: str) -> list[Block]:
         close = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
         body, j = [], i + 1
         while j < len(lines) and not close.match(lines[j]):
-            body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j].lstrip())
+            body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j].lstrip())
             j += 1
         blocks.append(Block(lang, "\n".join(body) + "\n", i + 1, prev == SKIP))
         i = j + 1
@@ -122,11 +122,17 @@ def _run_bash(page: str, block: Block, cwd: Path, env: dict[str, str]) -> None:
     try:
         proc = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", block.code],
-            cwd=cwd, env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT,
         )
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{where}: bash block ran past {BLOCK_TIMEOUT}s\n--- block ---\n{block.code}"
-                    f"--- stdout (tail) ---\n{_tail(e.stdout or '')}", pytrace=False)
+        pytest.fail(
+            f"{where}: bash block ran past {BLOCK_TIMEOUT}s\n--- block ---\n{block.code}--- stdout (tail) ---\n{_tail(e.stdout or '')}",
+            pytrace=False,
+        )
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
@@ -146,8 +152,9 @@ def _run_python(page: str, block: Block, namespace: dict) -> None:
     except KeyboardInterrupt:
         raise
     except BaseException:  # SystemExit included: a block must not end the test run
-        pytest.fail(f"{where}: python block raised\n--- block ---\n{block.code}--- traceback ---\n"
-                    f"{_tail(traceback.format_exc())}", pytrace=False)
+        pytest.fail(
+            f"{where}: python block raised\n--- block ---\n{block.code}--- traceback ---\n{_tail(traceback.format_exc())}", pytrace=False
+        )
 
 
 @pytest.mark.parametrize("page", _pages())
@@ -166,8 +173,11 @@ def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     work.mkdir()
     site.mkdir()  # before it joins sys.path, so the import system sees what pip puts there
     if (DOCS / "examples").is_dir():
-        shutil.copytree(DOCS / "examples", work / "docs" / "examples",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", ".pytest_cache"))
+        shutil.copytree(
+            DOCS / "examples",
+            work / "docs" / "examples",
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", ".pytest_cache"),
+        )
     env = _environment(tmp_path, site)
     for key, value in env.items():
         monkeypatch.setenv(key, value)  # python blocks that start processes pass the same on
@@ -198,12 +208,14 @@ def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_mkdocs_build_strict(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site-html")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},  # Material's end-of-life banner
     )
     assert proc.returncode == 0, (
-        f"mkdocs build --strict failed (pip install -e '.[test]' brings mkdocs and mkdocs-material):\n"
-        f"{proc.stdout}\n{proc.stderr}"
+        f"mkdocs build --strict failed (pip install -e '.[test]' brings mkdocs and mkdocs-material):\n{proc.stdout}\n{proc.stderr}"
     )
 
 
@@ -211,31 +223,36 @@ def test_mkdocs_build_strict(tmp_path: Path):
 
 
 def test_parse_blocks_reads_languages_skips_and_nested_fences():
-    page = "\n".join([
-        "# Page",
-        "```bash",
-        "echo one",
-        "```",
-        SKIP,
-        "",
-        "```python",
-        "print('skipped')",
-        "```",
-        "````markdown",
-        "```bash",
-        "not a block of its own",
-        "```",
-        "````",
-        "1. a list item",
-        "",
-        "    ```python title=\"x.py\"",
-        "    x = 1",
-        "    ```",
-    ])
+    page = "\n".join(
+        [
+            "# Page",
+            "```bash",
+            "echo one",
+            "```",
+            SKIP,
+            "",
+            "```python",
+            "print('skipped')",
+            "```",
+            "````markdown",
+            "```bash",
+            "not a block of its own",
+            "```",
+            "````",
+            "1. a list item",
+            "",
+            '    ```python title="x.py"',
+            "    x = 1",
+            "    ```",
+        ]
+    )
     blocks = parse_blocks(page)
     assert [(b.lang, b.skip, b.line) for b in blocks] == [
-        ("bash", False, 2), ("python", True, 7), ("markdown", False, 10), ("python", False, 17)]
+        ("bash", False, 2),
+        ("python", True, 7),
+        ("markdown", False, 10),
+        ("python", False, 17),
+    ]
     assert blocks[0].code == "echo one\n"
     assert "not a block of its own" in blocks[2].code
     assert blocks[3].code == "x = 1\n"
-

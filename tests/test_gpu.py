@@ -30,8 +30,18 @@ def test_expander_on_cuda_proposes_what_the_cpu_does(policy_dir):
 def test_sft_trains_on_the_gpu(compose, tmp_path):
     from qstar import commands
 
-    cfg = compose("train", ["trainer=gpu", "trainer.max_steps=20", "model.arch.n_layer=1", "model.arch.n_embd=32",
-                            "model.arch.n_head=2", "split=val", f"out_dir={tmp_path}"])
+    cfg = compose(
+        "train",
+        [
+            "trainer=gpu",
+            "trainer.max_steps=20",
+            "model.arch.n_layer=1",
+            "model.arch.n_embd=32",
+            "model.arch.n_head=2",
+            "split=val",
+            f"out_dir={tmp_path}",
+        ],
+    )
     exported = commands.train(cfg)
     assert (exported / "model.safetensors").exists()
 
@@ -52,9 +62,23 @@ def test_every_optimizer_trains_under_fsdp_and_exports_whole_weights(base, compo
 
     out = base / "fsdp" / optimizer
     data = [f"data={base / FSDP_DATA[optimizer]}"] if FSDP_DATA[optimizer] else []
-    exported = commands.train(compose_module("train", [
-        f"optimizer={optimizer}", f"model.name_or_path={base / 'base' / 'model'}", *data, "split=val", "optimizer.batch_size=8",
-        "trainer=fsdp", "trainer.devices=1", "trainer.max_steps=2", "trainer.enable_progress_bar=false", f"out_dir={out}"]))
+    exported = commands.train(
+        compose_module(
+            "train",
+            [
+                f"optimizer={optimizer}",
+                f"model.name_or_path={base / 'base' / 'model'}",
+                *data,
+                "split=val",
+                "optimizer.batch_size=8",
+                "trainer=fsdp",
+                "trainer.devices=1",
+                "trainer.max_steps=2",
+                "trainer.enable_progress_bar=false",
+                f"out_dir={out}",
+            ],
+        )
+    )
     best = out / "checkpoints" / "best.ckpt"
     ckpt = torch.load(best if best.exists() else out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     trained = submodule_state(ckpt["state_dict"], "model.lm." if optimizer == "ilql" else "model.")

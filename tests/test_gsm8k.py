@@ -45,7 +45,11 @@ def test_answers_compare_as_numbers():
 def test_the_reference_is_after_the_four_hashes_and_becomes_steps():
     solution = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 1,018"
     assert reference_answer(solution) == "1018"
-    assert solution_steps(solution) == ["Janet sells 16 - 3 - 4 = 9 duck eggs a day.", "She makes 9 * 2 = $18 every day.", "The answer is 1018."]
+    assert solution_steps(solution) == [
+        "Janet sells 16 - 3 - 4 = 9 duck eggs a day.",
+        "She makes 9 * 2 = $18 every day.",
+        "The answer is 1018.",
+    ]
 
 
 def test_shipped_rows_and_steps():

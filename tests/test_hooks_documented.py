@@ -16,11 +16,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "reference" / "hooks.md"
 
 def _specs() -> dict[str, object]:
     """The functions of qstar.hookspecs marked with ``@qstar.hookspec``."""
-    return {
-        name: fn
-        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-        if getattr(fn, "qstar_spec", None) is not None
-    }
+    return {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if getattr(fn, "qstar_spec", None) is not None}
 
 
 SPECS = _specs()

@@ -38,8 +38,18 @@ def prm_dirs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("prms")
     tok = word_tokenizer()
-    cfg = dict(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-               num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, bos_token_id=2)
+    cfg = dict(
+        vocab_size=len(WORDS),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=2,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(LlamaConfig(**cfg)).save_pretrained(root / "plus-minus")
     torch.manual_seed(1)
@@ -79,8 +89,12 @@ def test_plus_minus_prm_is_p_good_at_each_step_tag(prm_dirs):
 def test_token_classification_prm_is_the_positive_class_probability(prm_dirs):
     from transformers import AutoModelForTokenClassification
 
-    scorer = ExternalPRMScorer(ExternalPRMConfig(model=str(prm_dirs / "classifier"), kind="token-classification",
-                                                 step_tag=" ки", separator=" ", positive_label=1, batch_size=2), PromptTask())
+    scorer = ExternalPRMScorer(
+        ExternalPRMConfig(
+            model=str(prm_dirs / "classifier"), kind="token-classification", step_tag=" ки", separator=" ", positive_label=1, batch_size=2
+        ),
+        PromptTask(),
+    )
     got = scorer.step_scores(["Q a"] * len(PATHS), PATHS)
     model = AutoModelForTokenClassification.from_pretrained(prm_dirs / "classifier").eval()
     for steps, scores in zip(PATHS, got):
@@ -150,12 +164,14 @@ def test_a_step_the_model_ended_its_answer_with_ends_the_path():
 
     class Scripted:
         def expand(self, prompts, k, seeds=None):
-            return [[Proposal("She sells 9 eggs.", 5, -1.0), Proposal("She is done.", 4, -1.0, ended=True)] for _ in prompts], \
-                ExpandStats(18 * len(prompts), [1] * len(prompts))
+            return [[Proposal("She sells 9 eggs.", 5, -1.0), Proposal("She is done.", 4, -1.0, ended=True)] for _ in prompts], ExpandStats(
+                18 * len(prompts), [1] * len(prompts)
+            )
 
         def rollout(self, prompts, k, seeds=None):
-            return [[Proposal("Nine eggs.\n\nShe stops here.", 9, -2.0, ended=True)] for _ in prompts], \
-                ExpandStats(9 * len(prompts), [1] * len(prompts))
+            return [[Proposal("Nine eggs.\n\nShe stops here.", 9, -2.0, ended=True)] for _ in prompts], ExpandStats(
+                9 * len(prompts), [1] * len(prompts)
+            )
 
     task = GSM8KTask()
     tree_task, seg = task, ParagraphSegmenter()

@@ -8,15 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from test_train import TINY, train_losses
 
 from qstar import commands
+from qstar.models import build_number_tokenizer
 from qstar_game24 import Game24Task
 from qstar_hf import HFExpander, HFExpanderConfig
-from qstar.models import build_number_tokenizer
 from qstar_ilql import ILQLExpander, ILQLExpanderConfig, load_heads, transitions
 from qstar_segmenters import NewlineSegmenter
-
-from test_train import TINY, train_losses
 
 
 def test_episodes_put_rewards_at_step_ends_and_end_the_path():
@@ -44,17 +43,46 @@ def ilql_run(tmp_path_factory, compose_module):
     records = []
     for problem in task.problems("val")[:24]:
         gold = task.gold_trajectories(problem)[0]
-        records.append({"prompt": task.prompt(problem), "completions": gold, "soft_labels": [1.0] * len(gold),
-                        "node_ids": list(range(1, len(gold) + 1)), "problem_id": problem.id})
-        records.append({"prompt": task.prompt(problem), "completions": ["1+1=5 (left: 5)"], "soft_labels": [0.0],
-                        "node_ids": [len(gold) + 1], "problem_id": problem.id})
+        records.append(
+            {
+                "prompt": task.prompt(problem),
+                "completions": gold,
+                "soft_labels": [1.0] * len(gold),
+                "node_ids": list(range(1, len(gold) + 1)),
+                "problem_id": problem.id,
+            }
+        )
+        records.append(
+            {
+                "prompt": task.prompt(problem),
+                "completions": ["1+1=5 (left: 5)"],
+                "soft_labels": [0.0],
+                "node_ids": [len(gold) + 1],
+                "problem_id": problem.id,
+            }
+        )
     data = tmp / "labels.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp / "ilql"
-    exported = commands.train(compose_module("train", [
-        "optimizer=ilql", f"model.name_or_path={base / 'model'}", f"data={data}", f"out_dir={out}", "split=val",
-        "optimizer.lr=3e-3", "optimizer.batch_size=8", "optimizer.warmup_steps=2", "optimizer.polyak=0.5",
-        "trainer.max_steps=30", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false"]))
+    exported = commands.train(
+        compose_module(
+            "train",
+            [
+                "optimizer=ilql",
+                f"model.name_or_path={base / 'model'}",
+                f"data={data}",
+                f"out_dir={out}",
+                "split=val",
+                "optimizer.lr=3e-3",
+                "optimizer.batch_size=8",
+                "optimizer.warmup_steps=2",
+                "optimizer.polyak=0.5",
+                "trainer.max_steps=30",
+                "trainer.log_every_n_steps=1",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
+    )
     return out, exported
 
 

@@ -100,7 +100,10 @@ def test_store_assembles_chains_and_evicts_leaves_first():
     "kw, message",
     [
         (dict(kv_cache_mb=-1), "expander.kv_cache_mb=-1: use 0 (no reuse) or a bound in MiB"),
-        (dict(shared_prefill=False), "expander.kv_cache_mb needs expander.shared_prefill=true: set expander.kv_cache_mb=0 to turn both off"),
+        (
+            dict(shared_prefill=False),
+            "expander.kv_cache_mb needs expander.shared_prefill=true: set expander.kv_cache_mb=0 to turn both off",
+        ),
     ],
 )
 def test_bad_reuse_settings_are_one_line_errors(kw, message):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from qstar.engine import Engine, Tree
+from qstar.engine import Engine
 from qstar.protocols import ExpandStats, Proposal
-from qstar.tree import DataError, Node, Problem, RecordWriter, SearchResult
+from qstar.tree import DataError, Node, RecordWriter, SearchResult
 from qstar_game24 import Game24Task
 from qstar_label import MCRolloutConfig, MCRolloutLabeler, VerifierLabelConfig, VerifierLabeler, records
 from qstar_segmenters import NewlineSegmenter
@@ -65,7 +65,7 @@ def test_mc_rollout_labels_are_the_fraction_of_right_rollouts():
     result = hand_made_tree()
     (tree,) = engine.label(MCRolloutLabeler(MCRolloutConfig(n=4), TASK), [result])
     assert tree.labels == {1: 0.75, 2: 0.25, 3: 0.0, 4: 1.0, 5: 1.0, 6: 1.0}
-    rollout_leaves = [n for n in tree.nodes[len(result.nodes):] if n.terminal]
+    rollout_leaves = [n for n in tree.nodes[len(result.nodes) :] if n.terminal]
     assert len(rollout_leaves) == 4 * 4  # the rollouts really ran through the task's rules
     assert expander.calls == [4]  # one batched call for every open step (A, B and two under A)
     assert tree.budget.expansions == 4 and tree.budget.generated_tokens == 4 * 4 * 10
@@ -193,7 +193,8 @@ def test_label_perturb_needs_a_task_that_can_perturb(tmp_path):
     save_results(data, [hand_made_tree()])
     run = subprocess.run(
         [sys.executable, "-m", "qstar.cli", "label", f"data={data}", "task=gsm8k", "perturb=1", f"out_dir={tmp_path / 'x'}"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().splitlines()[-1] == "qstar: error: perturb=1: task 'gsm8k' has no perturb_step; use perturb=0"

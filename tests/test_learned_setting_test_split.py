@@ -1,6 +1,6 @@
 """The learned-setting figures on the Tree-of-Thoughts test split (rows 900–999), with the bundled
 policy and the bundled reward models: nothing of the task's judgement reaches the search. Slow:
-several minutes on 2 CPU cores. The thresholds sit a little under the figures in the README, so a
+several minutes on 2 CPU cores. The thresholds sit a little under the figures in docs/results/game24.md, so a
 regression in the reward models, the scorers or the blinding fails here."""
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ TOT_BFS_PRM_AT_LEAST = 89
 
 
 def test_compare_on_the_test_split(compose, policy_dir, tmp_path):
-    cfg = compose("compare", ["split=test", "ns=[1,4,16]", "prm.policy_weight=0.5", "prm.aggregate=prod", f"out_dir={tmp_path}", "progress=false"])
+    cfg = compose(
+        "compare", ["split=test", "ns=[1,4,16]", "prm.policy_weight=0.5", "prm.aggregate=prod", f"out_dir={tmp_path}", "progress=false"]
+    )
     summary = commands.compare(cfg)
     rows = {(r["method"], r["n"]): r["solved"] for r in summary["rows"]}
     shown = json.dumps({"rows": summary["rows"], "auroc": summary["auroc"]})
@@ -34,7 +36,7 @@ def test_compare_on_the_test_split(compose, policy_dir, tmp_path):
 # measured (`qstar eval comparison=game24 split=test`, seed 0): best-of-n weighted n=16 75,
 # beam beams=2 66, dvts subtrees=4 74, a-star 8 expansions 61, mcts 16 simulations 60 — one point
 # per strategy, about the budget of best-of-16 (a problem's tree does not depend on which other
-# points ran, so these are the README's points)
+# points ran, so these are the results page's points)
 STRATEGY_POINTS = {"best-of-n": (16, 72), "beam": (2, 62), "dvts": (4, 70), "a-star": (8, 57), "mcts": (16, 56)}
 
 

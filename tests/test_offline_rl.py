@@ -4,22 +4,20 @@ rejection-sampling fine-tuning on the right paths of searched trees."""
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from fractions import Fraction
 
 import pytest
 import torch
+from test_train import TINY, train_losses
 
 from qstar import commands
 from qstar.errors import QstarError
-from qstar_dpo import DPOConfig, step_pairs
+from qstar_dpo import step_pairs
 from qstar_game24 import Game24Task
 from qstar_game24.arithmetic import _eval, answer_expression
 from qstar_sft import right_paths
-
-from test_train import TINY, train_losses
 
 
 def test_random_legal_trajectories_are_legal_state_what_they_make_and_never_reach_24():
@@ -40,8 +38,14 @@ def test_random_legal_trajectories_are_legal_state_what_they_make_and_never_reac
 
 
 def record(pid, steps, labels, ids):
-    return {"prompt": f"Input: {pid}\n", "completions": steps, "labels": [x > 0 for x in labels],
-            "soft_labels": labels, "node_ids": ids, "problem_id": pid}
+    return {
+        "prompt": f"Input: {pid}\n",
+        "completions": steps,
+        "labels": [x > 0 for x in labels],
+        "soft_labels": labels,
+        "node_ids": ids,
+        "problem_id": pid,
+    }
 
 
 def test_step_pairs_take_the_best_sibling_against_each_worse_one():
@@ -77,9 +81,23 @@ def test_dpo_starts_at_log2_its_loss_falls_and_the_policy_prefers_chosen_steps(c
     data = tmp_path / "labels.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "dpo"
-    cfg = compose("train", ["optimizer=dpo", "optimizer.rpo_alpha=0", f"model.name_or_path={base / 'model'}", f"data={data}", f"out_dir={out}",
-                            "split=val", "optimizer.lr=3e-3", "optimizer.batch_size=8", "optimizer.warmup_steps=2",
-                            "trainer.max_steps=30", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false"])
+    cfg = compose(
+        "train",
+        [
+            "optimizer=dpo",
+            "optimizer.rpo_alpha=0",
+            f"model.name_or_path={base / 'model'}",
+            f"data={data}",
+            f"out_dir={out}",
+            "split=val",
+            "optimizer.lr=3e-3",
+            "optimizer.batch_size=8",
+            "optimizer.warmup_steps=2",
+            "trainer.max_steps=30",
+            "trainer.log_every_n_steps=1",
+            "trainer.enable_progress_bar=false",
+        ],
+    )
     exported = commands.train(cfg)
     losses = train_losses(out)
     assert losses[0][1] == pytest.approx(0.6931, abs=1e-3)  # policy = reference: -log σ(0)
@@ -108,7 +126,8 @@ def chain(steps: list[str]) -> list:
     last = len(steps) - 1
     return [Node(id=0, parent=None)] + [
         Node(id=i + 1, parent=i, step=s, depth=i + 1, terminal=i == last, answer=answer_expression(s) if i == last else None)
-        for i, s in enumerate(steps)]
+        for i, s in enumerate(steps)
+    ]
 
 
 def test_right_paths_are_every_distinct_right_leaf(compose, tmp_path):
@@ -140,7 +159,10 @@ def test_a_right_answer_after_wrong_arithmetic_is_a_right_path_unless_legal_step
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy"], "optimizer=dpo needs data=<labels.jsonl written by qstar label> (sibling steps with labels)"),
+        (
+            ["optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy"],
+            "optimizer=dpo needs data=<labels.jsonl written by qstar label> (sibling steps with labels)",
+        ),
         (["optimizer=dpo", "data=x.jsonl"], "optimizer=dpo fine-tunes a policy: set model.name_or_path (e.g. pkg://qstar_game24/policy)"),
         (["optimizer=rft"], "optimizer.source=right-paths needs data=<trees.jsonl written by qstar search>"),
         (["optimizer=dpo", "optimizer.beta=0"], "optimizer.beta=0.0: must be positive"),

@@ -8,11 +8,11 @@ import os
 import site
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from conftest import ROOT
 
@@ -24,7 +24,9 @@ def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     (whl,) = out.glob("qstar-*.whl")
@@ -58,18 +60,28 @@ def test_solve_from_an_installed_copy_outside_the_checkout(wheel, tmp_path):
     py = venv / "bin" / "python"
     purelib = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
     (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["OMP_NUM_THREADS"] = "1"
-    where = subprocess.run([str(py), "-c", "import qstar, qstar.conf, qstar_game24; print(qstar.__file__, qstar_game24.__file__)"],
-                           cwd=elsewhere, env=env, capture_output=True, text=True)
+    where = subprocess.run(
+        [str(py), "-c", "import qstar, qstar.conf, qstar_game24; print(qstar.__file__, qstar_game24.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert str(venv) in where.stdout and str(ROOT) not in where.stdout, where.stdout + where.stderr
-    proc = subprocess.run([str(venv / "bin" / "qstar"), "solve", "problem=4 9 10 13"], cwd=elsewhere, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(venv / "bin" / "qstar"), "solve", "problem=4 9 10 13"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert "(correct)" in proc.stdout, proc.stdout
     assert not list(elsewhere.iterdir())  # solve writes nothing into the working directory

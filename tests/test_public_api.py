@@ -44,7 +44,7 @@ def resolve(dotted: str):
             elif dataclasses.is_dataclass(obj) and attr in {f.name for f in dataclasses.fields(obj)}:
                 obj = next(f for f in dataclasses.fields(obj) if f.name == attr)
             else:
-                raise AttributeError(f"{'.'.join(parts[:parts.index(attr)])} has no attribute {attr!r}")
+                raise AttributeError(f"{'.'.join(parts[: parts.index(attr)])} has no attribute {attr!r}")
         return obj
     raise ModuleNotFoundError(dotted)
 

@@ -26,10 +26,7 @@ def test_every_builtin_component_is_on_the_page():
 @pytest.mark.parametrize("schema", _schema_params())
 def test_every_field_has_a_description(schema):
     missing = [f.name for f in schema_fields(schema) if not f.description]
-    assert not missing, (
-        f"{schema.__module__}.{schema.__qualname__}: fields without a `# comment` on their line: "
-        f"{', '.join(missing)}"
-    )
+    assert not missing, f"{schema.__module__}.{schema.__qualname__}: fields without a `# comment` on their line: {', '.join(missing)}"
 
 
 def test_descriptions_join_continuation_comment_lines():

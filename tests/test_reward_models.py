@@ -12,16 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import run_cli
 from qstar.engine import BlindTask, Engine, Tree
 from qstar.errors import QstarError
 from qstar.protocols import Score
-from qstar.tree import DataError, Node
+from qstar.tree import DataError
 from qstar_game24 import Game24Task
 from qstar_rm import RewardScorer, RewardScorerConfig
 from qstar_rm.data import read_examples, read_prm800k_parquet, read_prm800k_records, read_stepwise, split_groups
 from qstar_segmenters import NewlineSegmenter
-
-from conftest import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "prm800k"  # real PRM800K rows, shared with the tutorial
 TINY = ["model.arch.n_layer=1", "model.arch.n_embd=32", "model.arch.n_head=2"]
@@ -37,9 +36,21 @@ def game24_labels(path: Path, puzzles=("4 9 10 13", "1 1 4 6", "2 3 4 5", "1 2 3
             gold = task.gold_trajectories(problem)[0]
             bad = ["1+1=3 (left: 3 3 3)", *gold[1:]]
             for index, (steps, labels, ids) in enumerate([(gold, [1.0] * 4, [1, 2, 3, 4]), (bad, [0.0] * 4, [5, 6, 7, 8])]):
-                f.write(json.dumps({"prompt": task.prompt(problem), "completions": steps, "labels": [x > 0 for x in labels],
-                                    "soft_labels": labels, "problem_id": problem.id, "node_ids": ids,
-                                    "path_index": index, "paths": 2}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "prompt": task.prompt(problem),
+                            "completions": steps,
+                            "labels": [x > 0 for x in labels],
+                            "soft_labels": labels,
+                            "problem_id": problem.id,
+                            "node_ids": ids,
+                            "path_index": index,
+                            "paths": 2,
+                        }
+                    )
+                    + "\n"
+                )
     return path
 
 
@@ -57,8 +68,20 @@ def tiny_prm(tmp_path_factory) -> Path:
     store_schemas()
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        cfg = compose("train", ["optimizer=prm", f"data={data}", f"out_dir={root / 'run'}", *TINY, "trainer.max_steps=40",
-                            "trainer.enable_progress_bar=false", "optimizer.lr=3e-3", "optimizer.batch_size=4", "trainer.log_every_n_steps=1"])
+        cfg = compose(
+            "train",
+            [
+                "optimizer=prm",
+                f"data={data}",
+                f"out_dir={root / 'run'}",
+                *TINY,
+                "trainer.max_steps=40",
+                "trainer.enable_progress_bar=false",
+                "optimizer.lr=3e-3",
+                "optimizer.batch_size=4",
+                "trainer.log_every_n_steps=1",
+            ],
+        )
     GlobalHydra.instance().clear()
     return commands.train(cfg)
 
@@ -69,8 +92,22 @@ def tiny_prm(tmp_path_factory) -> Path:
 def test_stepwise_reader_weights_a_step_shared_by_two_paths_once(tmp_path):
     path = tmp_path / "labels.jsonl"
     rows = [
-        {"prompt": "Input: 1 2 3 4\n", "completions": ["a", "b"], "labels": [True, False], "soft_labels": [0.5, 0.0], "problem_id": "p", "node_ids": [1, 2]},
-        {"prompt": "Input: 1 2 3 4\n", "completions": ["a", "c"], "labels": [True, True], "soft_labels": [0.5, 1.0], "problem_id": "p", "node_ids": [1, 3]},
+        {
+            "prompt": "Input: 1 2 3 4\n",
+            "completions": ["a", "b"],
+            "labels": [True, False],
+            "soft_labels": [0.5, 0.0],
+            "problem_id": "p",
+            "node_ids": [1, 2],
+        },
+        {
+            "prompt": "Input: 1 2 3 4\n",
+            "completions": ["a", "c"],
+            "labels": [True, True],
+            "soft_labels": [0.5, 1.0],
+            "problem_id": "p",
+            "node_ids": [1, 3],
+        },
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     soft = read_stepwise(path)
@@ -134,9 +171,22 @@ def test_train_prm_without_data_is_one_line_exit_2():
 def test_prm_training_on_real_prm800k_rows_lowers_the_loss(tmp_path, compose):
     from qstar import commands
 
-    cfg = compose("train", ["optimizer=prm", f"data={FIXTURES / 'prm800k_phase1_test_rows.parquet'}", f"out_dir={tmp_path}",
-                            *TINY, "model.arch.n_positions=1024", "trainer.max_steps=30", "trainer.log_every_n_steps=1",
-                            "trainer.enable_progress_bar=false", "optimizer.lr=3e-3", "optimizer.batch_size=64", "optimizer.warmup_steps=0"])
+    cfg = compose(
+        "train",
+        [
+            "optimizer=prm",
+            f"data={FIXTURES / 'prm800k_phase1_test_rows.parquet'}",
+            f"out_dir={tmp_path}",
+            *TINY,
+            "model.arch.n_positions=1024",
+            "trainer.max_steps=30",
+            "trainer.log_every_n_steps=1",
+            "trainer.enable_progress_bar=false",
+            "optimizer.lr=3e-3",
+            "optimizer.batch_size=64",
+            "optimizer.warmup_steps=0",
+        ],
+    )
     model_dir = commands.train(cfg)
     with open(tmp_path / "logs" / "metrics.csv") as f:
         losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
@@ -257,10 +307,9 @@ def test_blind_task_parses_but_never_judges():
 def test_learned_setting_answers_do_not_change_when_the_tasks_judgement_is_blinded(tiny_prm, policy_dir):
     """In the learned setting the task's correctness, legality and look-ahead checks never reach
     the search: replacing them with nonsense changes no chosen answer."""
+    from qstar.config import ModelConfig
     from qstar_hf import HFExpander, HFExpanderConfig
     from qstar_tot import TotBFS, TotBFSConfig
-
-    from qstar.config import ModelConfig
 
     seg = NewlineSegmenter()
     expander = HFExpander(HFExpanderConfig(seed=3), ModelConfig(name_or_path=str(policy_dir)), seg)
@@ -294,8 +343,11 @@ def test_learned_setting_answers_do_not_change_when_the_tasks_judgement_is_blind
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["setting=learned"], "setting=learned but scorer=verifier makes the search oracle: use scorer=prm or scorer=orm (or none, with search.select=majority)"),
-        (["setting=rules"], "setting=rules but scorer=verifier makes the search oracle: use scorer=verifier scorer.lookahead=false"),
+        (
+            ["scorer=verifier", "setting=learned"],
+            "setting=learned but scorer=verifier makes the search oracle: use scorer=prm or scorer=orm (or none, with search.select=majority)",
+        ),
+        (["setting=rules"], "setting=rules but scorer=prm makes the search learned: use scorer=verifier scorer.lookahead=false"),
         (["setting=best"], "setting='best': choose auto, oracle, rules or learned"),
     ],
 )
@@ -322,8 +374,20 @@ def test_compare_replays_best_of_n_exactly_and_writes_table_json_and_png(tiny_pr
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"] == summary["rows"]
     for select, method in (("max", "PRM max"), ("weighted", "PRM weighted"), ("majority", "majority")):
-        ev = compose("eval", ["split=val", "limit=3", "search=best-of-n", "search.n=3", f"search.select={select}", "scorer=prm",
-                              f"scorer.model={tiny_prm}", "progress=false", f"out_dir={tmp_path / select}"])
+        ev = compose(
+            "eval",
+            [
+                "split=val",
+                "limit=3",
+                "search=best-of-n",
+                "search.n=3",
+                f"search.select={select}",
+                "scorer=prm",
+                f"scorer.model={tiny_prm}",
+                "progress=false",
+                f"out_dir={tmp_path / select}",
+            ],
+        )
         result = commands.eval(ev)
         assert result["setting"] == "learned"
         assert result["solved"] == rows[(method, 3)]["solved"], method

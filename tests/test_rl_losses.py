@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from qstar_dpo import DPOConfig, DPOModule, collate, dpo_loss, encode_pair, step_logprobs, token_logprobs
-from qstar_ilql import ILQLConfig, ILQLModule, ILQLModel, ilql_loss_terms, polyak_update
-from qstar_ilql import ILQLHeads
+from qstar_ilql import ILQLConfig, ILQLHeads, ILQLModel, ILQLModule, ilql_loss_terms, polyak_update
 
 
 def softplus(x: float) -> float:  # -log σ(-x)
@@ -76,8 +75,20 @@ def tiny_gpt2(seed=0):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=12, n_positions=16, n_embd=16, n_layer=1, n_head=2, bos_token_id=1, eos_token_id=1,
-                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)).train()
+    return GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=12,
+            n_positions=16,
+            n_embd=16,
+            n_layer=1,
+            n_head=2,
+            bos_token_id=1,
+            eos_token_id=1,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+    ).train()
 
 
 def test_one_dpo_step_raises_the_chosen_minus_rejected_log_ratio():
@@ -104,8 +115,13 @@ def hand():
     """One path of 4 tokens: a prompt token, then two actions; hidden size 1, vocabulary 2."""
     heads = ILQLHeads(hidden=1, vocab=2)
     with torch.no_grad():
-        for lin, w in ((heads.q1, [[1.0], [2.0]]), (heads.q2, [[2.0], [1.0]]), (heads.target_q1, [[0.5], [1.0]]),
-                       (heads.target_q2, [[1.0], [0.25]]), (heads.v, [[1.0]])):
+        for lin, w in (
+            (heads.q1, [[1.0], [2.0]]),
+            (heads.q2, [[2.0], [1.0]]),
+            (heads.target_q1, [[0.5], [1.0]]),
+            (heads.target_q2, [[1.0], [0.25]]),
+            (heads.v, [[1.0]]),
+        ):
             lin.weight.copy_(torch.tensor(w))
             lin.bias.zero_()
     batch = {

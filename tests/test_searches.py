@@ -11,6 +11,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_search import DEAD, GOLD, SCRIPT, ScriptedExpander
 
 from qstar.engine import Engine, stable_int
 from qstar.protocols import ExpandStats, Proposal
@@ -23,7 +24,6 @@ from qstar_mcts import MCTS, MCTSConfig
 from qstar_segmenters import NewlineSegmenter
 from qstar_tot import DFS, DFSConfig, TotBFS, TotBFSConfig
 from qstar_verifier import RuleVerifier, VerifierConfig
-from test_search import DEAD, GOLD, SCRIPT, ScriptedExpander
 
 DEAD0 = DEAD[0]
 

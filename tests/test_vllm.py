@@ -10,14 +10,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import ROOT, run_cli
 from qstar.errors import QstarError
 from qstar_game24 import Game24Task
-
-from conftest import ROOT, run_cli
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
@@ -36,7 +34,10 @@ def compared(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("vllm") / "compared.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "scripts" / "vllm_vs_hf.py"), str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -107,10 +108,24 @@ def test_parallel_settings_reach_the_engine_by_config(compose):
 
     from qstar_vllm import VLLMExpanderConfig, engine_args
 
-    cfg = compose("solve", ["expander=vllm", "expander.tensor_parallel_size=4", "expander.pipeline_parallel_size=2",
-                            "expander.gpu_memory_utilization=0.9", "expander.max_num_seqs=64", "expander.max_model_len=4096"])
+    cfg = compose(
+        "solve",
+        [
+            "expander=vllm",
+            "expander.tensor_parallel_size=4",
+            "expander.pipeline_parallel_size=2",
+            "expander.gpu_memory_utilization=0.9",
+            "expander.max_num_seqs=64",
+            "expander.max_model_len=4096",
+        ],
+    )
     kwargs = engine_args(VLLMExpanderConfig(**OmegaConf.to_container(cfg.expander, resolve=True)), cfg.model, "/models/x")
-    assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"], kwargs["gpu_memory_utilization"],
-            kwargs["max_num_seqs"], kwargs["max_model_len"]) == (4, 2, 0.9, 64, 4096)
+    assert (
+        kwargs["tensor_parallel_size"],
+        kwargs["pipeline_parallel_size"],
+        kwargs["gpu_memory_utilization"],
+        kwargs["max_num_seqs"],
+        kwargs["max_model_len"],
+    ) == (4, 2, 0.9, 64, 4096)
     args = EngineArgs(**kwargs)
     assert (args.tensor_parallel_size, args.pipeline_parallel_size, args.max_num_seqs) == (4, 2, 64)

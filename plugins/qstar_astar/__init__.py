@@ -51,7 +51,9 @@ class AStarConfig:
     max_depth: int = 0  # 0 = the task's max_depth
     prune: float = 0.0  # states scoring <= prune are never opened (a rule verifier's illegal step)
     merge_states: bool = True  # one open path per task state (task.state_key), the one with the higher f
-    limits: Limits = field(default_factory=lambda: Limits(expansions=64))  # per-problem budget (0 = none; default: 64 expansions); A* is anytime
+    limits: Limits = field(
+        default_factory=lambda: Limits(expansions=64)
+    )  # per-problem budget (0 = none; default: 64 expansions); A* is anytime
 
     def __post_init__(self):
         check_positive("search.k", self.k)

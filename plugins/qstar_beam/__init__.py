@@ -26,8 +26,18 @@ from dataclasses import dataclass, field
 from qstar import hookimpl
 from qstar.engine import Tree
 from qstar.protocols import Expand, Score
-from qstar.searching import (answered, check_aggregate, check_depth, check_positive, check_rank, check_selection, keep_best_per_depth, rank_key,
-                             scorer_name, select)
+from qstar.searching import (
+    answered,
+    check_aggregate,
+    check_depth,
+    check_positive,
+    check_rank,
+    check_selection,
+    keep_best_per_depth,
+    rank_key,
+    scorer_name,
+    select,
+)
 from qstar.tree import Limits, Node
 
 
@@ -67,8 +77,16 @@ class Beam:
     def run(self, tree: Tree):
         cfg = self.cfg
         finished = yield from keep_best_per_depth(  # N initial samples (beams × k), then M = k per beam
-            tree, width=cfg.beams, k=cfg.k, first_k=cfg.k * cfg.beams, depth_limit=cfg.max_depth or tree.task.max_depth,
-            prune=cfg.prune, rank=cfg.rank, merge_states=cfg.merge_states, limits=cfg.limits)
+            tree,
+            width=cfg.beams,
+            k=cfg.k,
+            first_k=cfg.k * cfg.beams,
+            depth_limit=cfg.max_depth or tree.task.max_depth,
+            prune=cfg.prune,
+            rank=cfg.rank,
+            merge_states=cfg.merge_states,
+            limits=cfg.limits,
+        )
         _pick(tree, finished, cfg.select, cfg.aggregate)
 
 

@@ -19,6 +19,7 @@ from qstar.protocols import Rollout, Score
 from qstar.searching import SELECTIONS, check_aggregate, check_selection, select  # noqa: F401 - shared with beam and compare
 from qstar.tree import Limits, Node
 
+
 @dataclass
 class BestOfNConfig:
     name: str = "best-of-n"  # the registered name: search=best-of-n

@@ -1,4 +1,5 @@
-"""The ``qstar compare`` command (a plugin of its own, registered through ``qstar_register_commands``): the comparison of Lightman et al. (2023, "Let's Verify Step by Step", Fig. 3)
+"""The ``qstar compare`` command (a plugin of its own, registered through ``qstar_register_commands``):
+the comparison of Lightman et al. (2023, "Let's Verify Step by Step", Fig. 3)
 on a task split, in the *learned* setting.
 
 Best-of-n as in the paper: ``max(ns)`` whole solutions are sampled per problem once, and each
@@ -27,7 +28,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from rich.table import Table
 
 from qstar import hookimpl
-from qstar.config import check_problem_selection, CommonConfig
+from qstar.config import CommonConfig, check_problem_selection
 from qstar.engine import Engine, Tree, score_steps
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text, save_png
@@ -74,7 +75,9 @@ def _plot(rows: list[dict[str, Any]], ns: list[int], path: Path, title: str) -> 
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"best-of-n, {label}")
     for r in rows:
         if r["n"] is None:
-            ax.scatter([r["generated_tokens_per_problem"]], [100 * r["solve_rate"]], marker="*", s=160, color="black", zorder=3, label=r["method"])
+            ax.scatter(
+                [r["generated_tokens_per_problem"]], [100 * r["solve_rate"]], marker="*", s=160, color="black", zorder=3, label=r["method"]
+            )
     ax.set_xscale("log")
     ax.set_xlabel("generated tokens per problem (log scale; n = " + ", ".join(map(str, ns)) + ")")
     ax.set_ylabel("% solved")
@@ -93,7 +96,9 @@ class CompareConfig(CommonConfig):
     split: str = "test"  # the task split to compare on
     limit: int = 0  # first N problems of the split; 0 = all
     every: int = 1  # keep every Nth problem of the split, before limit
-    ns: list = field(default_factory=lambda: [1, 4, 16, 64])  # best-of-n sample counts (the largest is sampled, smaller ones use its first n)
+    ns: list = field(
+        default_factory=lambda: [1, 4, 16, 64]
+    )  # best-of-n sample counts (the largest is sampled, smaller ones use its first n)
     batch_problems: int = 16  # problems in lock-step, their requests batched together
     out_dir: Optional[str] = None  # samples, trees, compare.json and compare.png; default: Hydra's run directory
     progress: bool = True  # show progress bars
@@ -104,7 +109,6 @@ class CompareConfig(CommonConfig):
             raise QstarError(f"ns={self.ns}: list sample counts of at least 1, as in ns=[1,4,16,64]")
         if self.batch_problems < 1:
             raise QstarError(f"batch_problems={self.batch_problems}: must be at least 1")
-
 
 
 def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
@@ -180,13 +184,25 @@ def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]
     for col in ("method", "n", "solved", "rate", "gen tokens / problem"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["method"], "" if r["n"] is None else str(r["n"]), f"{r['solved']}/{r['problems']}", f"{r['solve_rate']:.1%}", f"{r['generated_tokens_per_problem']:.0f}")
+        table.add_row(
+            r["method"],
+            "" if r["n"] is None else str(r["n"]),
+            f"{r['solved']}/{r['problems']}",
+            f"{r['solve_rate']:.1%}",
+            f"{r['generated_tokens_per_problem']:.0f}",
+        )
     console.print(table)
     for key, v in auroc.items():
         shown = "n/a (one class)" if v["auroc"] is None else f"{v['auroc']:.3f}"
         console.print(f"AUROC vs exact step labels, {key.replace('_', ' ')}: {shown} ({v['steps']} steps)")
-    summary = {"setting": "learned", "split": cfg.split, "problems": len(problems), "rows": rows, "auroc": auroc,
-               "config": OmegaConf.to_container(cfg, resolve=True)}
+    summary = {
+        "setting": "learned",
+        "split": cfg.split,
+        "problems": len(problems),
+        "rows": rows,
+        "auroc": auroc,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
     atomic_write_text(out / "compare.json", json.dumps(summary, indent=2) + "\n")
     _plot(rows, ns, out / "compare.png", title)
     console.print(f"results: {out / 'compare.json'}, plot: {out / 'compare.png'}")
@@ -194,8 +210,14 @@ def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]
 
 
 def _row(method: str, n: int | None, solved: int, problems: int, tokens: float) -> dict[str, Any]:
-    return {"method": method, "n": n, "solved": solved, "problems": problems,
-            "solve_rate": solved / max(problems, 1), "generated_tokens_per_problem": tokens}
+    return {
+        "method": method,
+        "n": n,
+        "solved": solved,
+        "problems": problems,
+        "solve_rate": solved / max(problems, 1),
+        "generated_tokens_per_problem": tokens,
+    }
 
 
 def _leaf_ids(tree: Tree) -> list[int]:
@@ -214,8 +236,12 @@ def _gold(task):
 
 @hookimpl
 def qstar_register_commands(register):
-    register("compare", compare, CompareConfig,
-             help="best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG")
+    register(
+        "compare",
+        compare,
+        CompareConfig,
+        help="best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG",
+    )
 
 
 @hookimpl

@@ -189,7 +189,7 @@ def answer_expression(line: str) -> str | None:
     text = line.strip()
     if not text.startswith(ANSWER_PREFIX):
         return None
-    return text[len(ANSWER_PREFIX):].split("=")[0].strip()
+    return text[len(ANSWER_PREFIX) :].split("=")[0].strip()
 
 
 def _wrap(expr: str) -> str:
@@ -234,8 +234,7 @@ class ArithmeticRules:
             words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
             n = words.get(self.count, str(self.count)) if self.count else "two or more"
             raise PuzzleError(
-                f"malformed {self.name} problem {text!r}: expected {n} whole numbers "
-                f"(at most {MAX_DIGITS} digits) such as '{self.example}'"
+                f"malformed {self.name} problem {text!r}: expected {n} whole numbers (at most {MAX_DIGITS} digits) such as '{self.example}'"
             )
         return tuple(sorted(int(p) for p in parts))
 
@@ -274,7 +273,7 @@ class ArithmeticRules:
         the puzzle's numbers: each exactly once (``use_all``) or each at most once."""
         text = line.strip()
         if text.startswith(ANSWER_PREFIX):
-            text = text[len(ANSWER_PREFIX):]
+            text = text[len(ANSWER_PREFIX) :]
         expr, *claimed = [part.strip() for part in text.split("=")]
         if not expr or len(claimed) > 1 or (claimed and claimed[0] != str(self.target)):
             return False  # "…=23" or "…=24.0" is a wrong claim even when the expression makes 24

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from qstar import hookimpl
-from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import StepVerdict
+from qstar.seeding import stable_int
 from qstar.tree import Problem
 
 from .answers import extract_answer, reference_answer, same_number, solution_steps
@@ -32,7 +32,7 @@ __all__ = ["GSM8KConfig", "GSM8KTask", "extract_answer", "same_number"]
 
 DEFAULT_PROMPT = (
     "Solve the math word problem step by step. Write each step as a short paragraph, and end with "
-    "\"The answer is N.\" where N is a number.\n\nQuestion: {question}"
+    '"The answer is N." where N is a number.\n\nQuestion: {question}'
 )
 
 
@@ -59,10 +59,14 @@ def _read_rows(path: Path, split: str) -> list[dict]:
         candidates = [path / f"{split}.jsonl", *sorted(path.glob(f"main/{split}-*.parquet")), *sorted(path.glob(f"{split}-*.parquet"))]
         files = [f for f in candidates if f.is_file()]
         if not files:
-            raise QstarError(f"task.path={path} has no {split}.jsonl or main/{split}-*.parquet: point it at a GSM8K file or dataset directory")
+            raise QstarError(
+                f"task.path={path} has no {split}.jsonl or main/{split}-*.parquet: point it at a GSM8K file or dataset directory"
+            )
     elif path.is_file():
         if not path.name.startswith(split):
-            raise QstarError(f"task.path={path} holds the {path.name.split('.')[0].split('-')[0]!r} split, not {split!r}: pass split=<that split> or another file")
+            raise QstarError(
+                f"task.path={path} holds the {path.name.split('.')[0].split('-')[0]!r} split, not {split!r}: pass split=<that split> or another file"
+            )
         files = [path]
     else:
         raise QstarError(f"task.path={path} does not exist: point it at GSM8K's test.jsonl or a dataset directory")
@@ -79,9 +83,9 @@ def _read_rows(path: Path, split: str) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                raise QstarError(f"{f}:{n}: not JSON; GSM8K rows are {{\"question\", \"answer\"}} lines") from None
+                raise QstarError(f'{f}:{n}: not JSON; GSM8K rows are {{"question", "answer"}} lines') from None
             if not {"question", "answer"} <= set(row):
-                raise QstarError(f"{f}:{n}: a GSM8K row needs \"question\" and \"answer\"")
+                raise QstarError(f'{f}:{n}: a GSM8K row needs "question" and "answer"')
             rows.append(row)
     return rows
 

@@ -15,12 +15,12 @@ bundled one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from qstar import hookimpl
 from qstar.engine import Tree
-from qstar.labels import exact_label, perturb, records, verdict as _verdict  # noqa: F401 - the label format lives in the core
 from qstar.errors import QstarError
+from qstar.labels import exact_label, perturb, records  # noqa: F401 - the label format lives in the core
+from qstar.labels import verdict as _verdict
 from qstar.protocols import Rollout
 
 

@@ -1,4 +1,5 @@
-"""The ``qstar loop`` command (a plugin of its own, registered through ``qstar_register_commands``): search → label → train the PRM → train the policy → evaluate, round after round.
+"""The ``qstar loop`` command (a plugin of its own, registered through ``qstar_register_commands``):
+search → label → train the PRM → train the policy → evaluate, round after round.
 
 Every stage is an ordinary qstar command run in its own process (``qstar search``, ``qstar label``,
 ``qstar train``, ``qstar eval``), with its output, its composed config (``.hydra/``) and its log in
@@ -11,7 +12,9 @@ The labels come from AI feedback only: Monte-Carlo rollouts by the current polic
 final-answer check at the end of each rollout. No gold solution and no look-ahead reaches a stage
 that trains: search runs in the *learned* setting (the current PRM and the policy's log-probs).
 
-Round 0 evaluates the start policy and PRM; round r ≥ 1 trains on trees searched by round r − 1's
+Every search stage runs ``search=tot-bfs scorer=prm`` with the round's PRM, then ``search_overrides``
+(the loop's own choice, whatever ``qstar search`` defaults to). Round 0 evaluates the start policy
+and PRM; round r ≥ 1 trains on trees searched by round r − 1's
 models.
 
 With ``shards=n`` each round's search and label stages are split by problem (``shard=i/n`` of
@@ -34,11 +37,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
-
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from rich.table import Table
@@ -59,25 +60,35 @@ class LoopConfig:
     seed: int = 0  # every stage's seed (sampling and training)
     overrides: list = field(default_factory=list)  # given to every stage (task=…, expander.max_batch_sequences=…)
     rounds: int = 3  # rounds of search → label → train PRM → train policy → eval (round 0 evaluates the start)
-    optimizer: Any = MISSING  # how the policy learns: any optimizer that trains a policy from trees or labels (dpo, rft, ilql, sft, a plugin's); its options too
+    optimizer: Any = (
+        MISSING  # how the policy learns: an optimizer that trains a policy from trees or labels (dpo, rft, ilql, sft …); its options too
+    )
     start_policy: str = "pkg://qstar_game24/p0"  # the policy of round 0 (P0: has never seen a solution)
     start_prm: str = "pkg://qstar_game24/prm"  # the PRM of round 0; each round continues training it on its new labels
     train_split: str = "train"  # the split each round searches and labels
     train_every: int = 6  # every Nth puzzle of it
     train_limit: int = 0  # first N of those (0 = all)
     label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
-    label_perturb: int = 0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
+    label_perturb: int = (
+        0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
+    )
     prm_steps: int = 200  # PRM training steps per round
-    prm_replay: list = field(default_factory=list)  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
+    prm_replay: list = field(
+        default_factory=list
+    )  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
     prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
     policy_steps: int = 200  # policy training steps per round
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
-    generate_overrides: list = field(default_factory=list)  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
+    generate_overrides: list = field(
+        default_factory=list
+    )  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
     prm_overrides: list = field(default_factory=list)  # overrides of the PRM training (optimizer.lr=…)
     policy_overrides: list = field(default_factory=list)  # overrides of the policy training (optimizer.beta=…)
     eval_split: str = "test"  # the split every round is evaluated on
     eval_limit: int = 0  # first N problems of it (0 = all)
-    train_launcher: list = field(default_factory=list)  # runs the training stages' python -m qstar.cli train: [] = this Python; [srun,python]; [torchrun,--nproc_per_node=8]
+    train_launcher: list = field(
+        default_factory=list
+    )  # runs the training stages' python -m qstar.cli train: [] = this Python; [srun,python]; [torchrun,--nproc_per_node=8]
     shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
     shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
     out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
@@ -87,14 +98,15 @@ class LoopConfig:
             raise QstarError(f"rounds={self.rounds}: use 0 (evaluate the start only) or more")
         worker = parse_shard(self.shard)
         if worker and worker[1] != self.shards:
-            raise QstarError(f"shard={self.shard} but shards={self.shards}: a worker's n must be the loop's shards (add shards={worker[1]})")
+            raise QstarError(
+                f"shard={self.shard} but shards={self.shards}: a worker's n must be the loop's shards (add shards={worker[1]})"
+            )
         for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
         for key in ("train_limit", "eval_limit", "label_perturb"):
             if getattr(self, key) < 0:
                 raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
-
 
 
 def policy_data(registry: Registry, optimizer: DictConfig) -> str:
@@ -104,8 +116,10 @@ def policy_data(registry: Registry, optimizer: DictConfig) -> str:
     trains, data = getattr(opt, "trains", None), getattr(opt, "data_kind", None)
     if trains != "policy" or data not in LOOP_DATA:
         usable = [name for name in registry.names("optimizer") if _is_policy_optimizer(registry, name)]
-        raise QstarError(f"optimizer={optimizer.name!r}: qstar loop trains the policy with an optimizer that trains a policy from trees or labels: "
-                         f"one of {', '.join(usable)}")
+        raise QstarError(
+            f"optimizer={optimizer.name!r}: qstar loop trains the policy with an optimizer that trains a policy from trees or labels: "
+            f"one of {', '.join(usable)}"
+        )
     return data
 
 
@@ -169,8 +183,12 @@ class Loop:
         if args[0] == "train" and (d / "checkpoints" / "last.ckpt").exists():
             args = [*args, "resume=true"]
         launcher = [str(x) for x in self.cfg.train_launcher] if args[0] == "train" else None
-        _qstar([*args, f"out_dir={d}", *(["progress=false"] if args[0] in ("search", "label", "eval") else [])], d / "log.txt",
-               f"round-{r}/{name}", launcher)
+        _qstar(
+            [*args, f"out_dir={d}", *(["progress=false"] if args[0] in ("search", "label", "eval") else [])],
+            d / "log.txt",
+            f"round-{r}/{name}",
+            launcher,
+        )
         info: dict[str, Any] = {"wall_time": time.perf_counter() - t0}
         if args[0] == "search":
             info["generated_tokens"] = _tokens(d / "trees.jsonl")
@@ -197,8 +215,10 @@ class Loop:
         parts = [d / f"shard-{i}" for i in range(n)]
         missing = [str(i) for i, p in enumerate(parts) if not (p / "done.json").exists()]
         if missing:  # only a worker gets here
-            raise WorkerDone(f"shard {self.worker[0]}/{n} of round {r} {name} is done; waiting for shard(s) {', '.join(missing)} "
-                             "(rerun this command when they are done, or run the loop without shard= to do them here)")
+            raise WorkerDone(
+                f"shard {self.worker[0]}/{n} of round {r} {name} is done; waiting for shard(s) {', '.join(missing)} "
+                "(rerun this command when they are done, or run the loop without shard= to do them here)"
+            )
         # every shard is there: merge (a worker that gets here first merges; a merge is atomic and the same each time)
         _qstar(["merge", f"inputs=[{','.join(str(p) for p in parts)}]", f"out_dir={d}"], d / "log.txt", f"round-{r}/{name}")
         infos = [json.loads((p / "done.json").read_text()) for p in parts]
@@ -217,12 +237,17 @@ class Loop:
     def evaluate(self, r: int, policy: str, prm: str) -> dict:
         c = self.cfg
         split = [f"split={c.eval_split}", f"limit={c.eval_limit}", *c.generate_overrides, *self.policy_args(policy)]
-        greedy = self.stage(r, "eval-greedy", ["eval", *self.common, *split, "search=best-of-n", "search.n=1",
-                                               "search.select=majority", "~scorer", "expander.temperature=0"])
-        searched = self.stage(r, "eval-search", ["eval", *self.common, *split, "scorer=prm", f"scorer.model={prm}",
-                                                 "setting=learned", *c.search_overrides])
-        return {"greedy": greedy["results"], "search": searched["results"],
-                "wall_time": greedy["wall_time"] + searched["wall_time"]}
+        greedy = self.stage(
+            r,
+            "eval-greedy",
+            ["eval", *self.common, *split, "search=best-of-n", "search.n=1", "search.select=majority", "~scorer", "expander.temperature=0"],
+        )
+        searched = self.stage(
+            r,
+            "eval-search",
+            ["eval", *self.common, *split, "search=tot-bfs", "scorer=prm", f"scorer.model={prm}", "setting=learned", *c.search_overrides],
+        )
+        return {"greedy": greedy["results"], "search": searched["results"], "wall_time": greedy["wall_time"] + searched["wall_time"]}
 
     def prm_data(self, r: int, labels: Path) -> Path:
         """The PRM's data for round ``r``: this round's labels, after the ``prm_replay`` files and
@@ -248,22 +273,79 @@ class Loop:
         c = self.cfg
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
-        search = self.sharded(r, "search", ["search", *self.common, *subset, *c.generate_overrides, *self.policy_args(policy), "scorer=prm",
-                                            f"scorer.model={prm}", "setting=learned", *c.search_overrides])
-        label = self.sharded(r, "label", ["label", *self.common, f"data={d / 'search' / 'trees.jsonl'}", *c.generate_overrides, *self.policy_args(policy),
-                                        "labeler=mc-rollout", f"labeler.n={c.label_n}", f"perturb={c.label_perturb}"])
+        search = self.sharded(
+            r,
+            "search",
+            [
+                "search",
+                *self.common,
+                *subset,
+                *c.generate_overrides,
+                *self.policy_args(policy),
+                "search=tot-bfs",
+                "scorer=prm",
+                f"scorer.model={prm}",
+                "setting=learned",
+                *c.search_overrides,
+            ],
+        )
+        label = self.sharded(
+            r,
+            "label",
+            [
+                "label",
+                *self.common,
+                f"data={d / 'search' / 'trees.jsonl'}",
+                *c.generate_overrides,
+                *self.policy_args(policy),
+                "labeler=mc-rollout",
+                f"labeler.n={c.label_n}",
+                f"perturb={c.label_perturb}",
+            ],
+        )
         if self.worker:
-            raise WorkerDone(f"shard {self.worker[0]}/{c.shards} of round {r} search and label is done; "
-                             "the driver (the same command without shard=) trains and evaluates")
+            raise WorkerDone(
+                f"shard {self.worker[0]}/{c.shards} of round {r} search and label is done; "
+                "the driver (the same command without shard=) trains and evaluates"
+            )
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]
-        prm_stage = self.stage(r, "prm", ["train", *self.common, "optimizer=prm", "optimizer.target=hard", f"model.name_or_path={prm}",
-                                          f"data={self.prm_data(r, labels)}", f"trainer.max_steps={c.prm_steps}", *trainer, *c.prm_overrides])
+        prm_stage = self.stage(
+            r,
+            "prm",
+            [
+                "train",
+                *self.common,
+                "optimizer=prm",
+                "optimizer.target=hard",
+                f"model.name_or_path={prm}",
+                f"data={self.prm_data(r, labels)}",
+                f"trainer.max_steps={c.prm_steps}",
+                *trainer,
+                *c.prm_overrides,
+            ],
+        )
         data = labels if self.data_kind == "labels" else d / "search" / "trees.jsonl"
-        options = [f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
-                   for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items() if k != "name"]
-        pol = self.stage(r, "policy", ["train", *self.common, f"optimizer={self.optimizer}", *options, f"model.name_or_path={policy}",
-                                       f"data={data}", f"trainer.max_steps={c.policy_steps}", *trainer, *c.policy_overrides])
+        options = [
+            f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
+            for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items()
+            if k != "name"
+        ]
+        pol = self.stage(
+            r,
+            "policy",
+            [
+                "train",
+                *self.common,
+                f"optimizer={self.optimizer}",
+                *options,
+                f"model.name_or_path={policy}",
+                f"data={data}",
+                f"trainer.max_steps={c.policy_steps}",
+                *trainer,
+                *c.policy_overrides,
+            ],
+        )
         new_policy, new_prm = str(d / "policy" / "model"), str(d / "prm" / "model")
         ev = self.evaluate(r, new_policy, new_prm)
         spent = {
@@ -283,8 +365,10 @@ class Loop:
             if r > 1:
                 prev = self.out / f"round-{r - 1}"
                 if not all((prev / s / "done.json").exists() for s in ("prm", "policy")):
-                    return (f"round {r - 1}'s models are not trained yet: the driver (the same command without shard=) "
-                            "trains them; then rerun this worker")
+                    return (
+                        f"round {r - 1}'s models are not trained yet: the driver (the same command without shard=) "
+                        "trains them; then rerun this worker"
+                    )
                 policy, prm = str(prev / "policy" / "model"), str(prev / "prm" / "model")
             if (self.out / f"round-{r}" / "label" / "done.json").exists():
                 continue
@@ -378,8 +462,14 @@ def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, An
     for col in ("round", "greedy pass@1", "search solved", "search tokens/problem", "train tokens", "wall s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(str(r["round"]), f"{100 * r['greedy_pass@1']:.0f}%", f"{100 * r['search_solve_rate']:.0f}%",
-                      f"{r['search_generated_tokens_per_problem']:.0f}", str(r["train_tokens"]), f"{r['wall_time']:.0f}")
+        table.add_row(
+            str(r["round"]),
+            f"{100 * r['greedy_pass@1']:.0f}%",
+            f"{100 * r['search_solve_rate']:.0f}%",
+            f"{r['search_generated_tokens_per_problem']:.0f}",
+            str(r["train_tokens"]),
+            f"{r['wall_time']:.0f}",
+        )
     console.print(table)
     console.print(f"rounds: {out / 'rounds.json'}, {out / 'rounds.png'}")
     return rows
@@ -387,8 +477,12 @@ def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, An
 
 @hookimpl
 def qstar_register_commands(register):
-    register("loop", loop, LoopConfig,
-             help="search → label → train PRM → train the policy → eval, for N rounds (resumable): round table, JSON, PNG")
+    register(
+        "loop",
+        loop,
+        LoopConfig,
+        help="search → label → train PRM → train the policy → eval, for N rounds (resumable): round table, JSON, PNG",
+    )
 
 
 @hookimpl

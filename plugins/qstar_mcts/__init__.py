@@ -91,9 +91,18 @@ class MCTS:
             path = [tree.root]
             node = tree.root
             while node.id in expanded and tree.children[node.id]:
-                total = max(node.visits + virtual[node.id], 1)  # the root's expansion counts as its first visit, so priors decide the first pick
+                total = max(
+                    node.visits + virtual[node.id], 1
+                )  # the root's expansion counts as its first visit, so priors decide the first pick
                 kids = tree.kids(node)
-                node = max(kids, key=lambda c: (q(c, node) + cfg.c_puct * prior[c.id] * math.sqrt(total) / (1 + c.visits + virtual[c.id]), prior[c.id], -c.id))
+                node = max(
+                    kids,
+                    key=lambda c: (
+                        q(c, node) + cfg.c_puct * prior[c.id] * math.sqrt(total) / (1 + c.visits + virtual[c.id]),
+                        prior[c.id],
+                        -c.id,
+                    ),
+                )
                 path.append(node)
             return path
 

@@ -24,17 +24,14 @@ from types import SimpleNamespace
 from typing import Optional, Sequence
 
 from qstar import hookimpl
-from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
+from qstar.seeding import stable_int
 from qstar.tree import Problem
 
 __all__ = ["LLMValueConfig", "LLMValueScorer", "ProposeConfig", "ProposeExpander", "parse_proposals", "parse_value"]
 
-PROPOSE_PROMPT = (
-    "{context}\n\nPropose {k} different possible next steps for the solution above, one per line. "
-    "Write only the steps."
-)
+PROPOSE_PROMPT = "{context}\n\nPropose {k} different possible next steps for the solution above, one per line. Write only the steps."
 VALUE_PROMPT = (
     "{context}\n\nEvaluate whether the partial solution above can still reach the correct answer. "
     "Reply with one word on the last line: sure, likely or impossible."
@@ -70,8 +67,9 @@ def _generator(model_cfg, temperature: float, top_p: float, max_tokens: int, see
     from qstar_hf import HFExpander, HFExpanderConfig
     from qstar_segmenters import NewlineSegmenter
 
-    cfg = HFExpanderConfig(temperature=temperature, top_p=top_p, max_step_tokens=max_tokens, max_rollout_tokens=max_tokens,
-                           seed=seed, kv_cache_mb=0)
+    cfg = HFExpanderConfig(
+        temperature=temperature, top_p=top_p, max_step_tokens=max_tokens, max_rollout_tokens=max_tokens, seed=seed, kv_cache_mb=0
+    )
     return HFExpander(cfg, model_cfg, NewlineSegmenter())
 
 
@@ -120,7 +118,9 @@ class ProposeExpander:
         return out, ExpandStats(generated_tokens=charged, prompt_tokens=stats.prompt_tokens)
 
     def rollout(self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None):
-        raise QstarError("expander=propose proposes next steps only: searches that roll out whole solutions (best-of-n, mcts) need expander=hf")
+        raise QstarError(
+            "expander=propose proposes next steps only: searches that roll out whole solutions (best-of-n, mcts) need expander=hf"
+        )
 
 
 # ------------------------------------------------------------------------------------ value
@@ -143,13 +143,17 @@ class LLMValueConfig:
 
     def __post_init__(self):
         if not self.model:
-            raise QstarError("scorer.model is empty: set scorer.model=<the judging model> (the YAML default is the policy, ${model.name_or_path})")
+            raise QstarError(
+                "scorer.model is empty: set scorer.model=<the judging model> (the YAML default is the policy, ${model.name_or_path})"
+            )
         if "{context}" not in self.prompt:
             raise QstarError("scorer.prompt must contain {context}: it is where the problem and the steps so far go")
         if self.samples < 1:
             raise QstarError(f"scorer.samples={self.samples}: must be at least 1")
         if not self.values or max(self.values.values()) <= 0:
-            raise QstarError("scorer.values needs at least one label word with a positive value (e.g. {sure: 20, likely: 1, impossible: 0.001})")
+            raise QstarError(
+                "scorer.values needs at least one label word with a positive value (e.g. {sure: 20, likely: 1, impossible: 0.001})"
+            )
 
 
 class LLMValueScorer:
@@ -158,8 +162,9 @@ class LLMValueScorer:
     def __init__(self, cfg: LLMValueConfig, task):
         self.cfg, self.task = cfg, task
         self.name, self.aggregate = cfg.name, cfg.aggregate
-        model_cfg = SimpleNamespace(name_or_path=cfg.model, gguf_file=cfg.gguf_file, dtype=cfg.dtype, device=cfg.device,
-                                    chat_template=True, system_prompt=None)
+        model_cfg = SimpleNamespace(
+            name_or_path=cfg.model, gguf_file=cfg.gguf_file, dtype=cfg.dtype, device=cfg.device, chat_template=True, system_prompt=None
+        )
         self.gen = _generator(model_cfg, cfg.temperature, 1.0, cfg.max_tokens, cfg.seed)
 
     def context(self, problem: Problem, steps: Sequence[str]) -> str:

@@ -17,10 +17,10 @@ from typing import Sequence
 
 from qstar import hookimpl
 from qstar.errors import QstarError
+from qstar.training import OptimizerConfig
 from qstar.tree import Problem
 
-from .model import KINDS
-
+KINDS = ("prm", "orm")  # the reward model kinds: read at every step end, or at the path's end
 AGGREGATES = ("min", "prod", "last", "mean")
 
 
@@ -28,36 +28,27 @@ AGGREGATES = ("min", "prod", "last", "mean")
 
 
 @dataclass
-class RewardTrainConfig:
+class RewardTrainConfig(OptimizerConfig):
     name: str = "prm"  # the registered name: optimizer=prm (every step end) or optimizer=orm (path end)
     lr: float = 3e-4  # AdamW learning rate (warm-up then cosine decay, as optimizer=sft)
     weight_decay: float = 0.01  # AdamW weight decay
     warmup_steps: int = 50  # linear warm-up steps (at most a tenth of training)
     batch_size: int = 64  # paths per batch
+    val_percent: float = 5.0  # percent of problems (by stable hash) held out for val/loss, val/auc, val/accuracy
     target: str = "soft"  # soft: train on soft labels where the data has them (MC fractions); hard: on the booleans
     positive_ratings: list = field(default_factory=lambda: [1])  # PRM800K ratings counted as a good step (TRL: only +1)
-    val_percent: float = 5.0  # percent of problems (by stable hash) held out for val/loss, val/auc, val/accuracy
     head_dropout: float = 0.1  # dropout before the reward head in training (transformers' default for token-classification heads)
-    num_workers: int = 0  # DataLoader worker processes
 
     def __post_init__(self):
+        super().__post_init__()
         if self.name not in KINDS:
             raise QstarError(f"optimizer.name={self.name!r}: choose prm or orm")
-        if not self.lr > 0:
-            raise QstarError(f"optimizer.lr={self.lr}: the learning rate must be positive")
-        if self.batch_size < 1:
-            raise QstarError(f"optimizer.batch_size={self.batch_size}: must be at least 1")
         if self.target not in ("soft", "hard"):
             raise QstarError(f"optimizer.target={self.target!r}: choose soft or hard")
-        if not 0 <= self.val_percent < 100:
-            raise QstarError(f"optimizer.val_percent={self.val_percent}: use a percentage in [0, 100)")
         if not all(r in (-1, 0, 1) for r in self.positive_ratings) or not self.positive_ratings:
             raise QstarError(f"optimizer.positive_ratings={self.positive_ratings}: list ratings among -1, 0, 1 (e.g. [1])")
         if not 0 <= self.head_dropout < 1:
             raise QstarError(f"optimizer.head_dropout={self.head_dropout}: use a probability in [0, 1)")
-        for key in ("weight_decay", "warmup_steps", "num_workers"):
-            if getattr(self, key) < 0:
-                raise QstarError(f"optimizer.{key}={getattr(self, key)}: must not be negative")
 
 
 class RewardOptimizer:
@@ -112,9 +103,9 @@ class RewardScorer:
         # The engine multiplies each step's score by π(step)^w, the policy's probability of the
         # step (its summed token log-probs, recorded when it was proposed). A product of experts:
         # the PRM judges where a step leads, the policy whether it is a step it would write; the
-        # tiny PRM tells an illegal step from a legal one poorly (AUROC 0.75 at the second step)
-        # where the policy's log-prob does well (0.86), and the product ranks steps better than
-        # either (recipes/prm_diagnosis.py). In log space it is A*'s f = g + λ·h with g the
+        # a small PRM may tell an illegal step from a legal one poorly where the policy's log-prob
+        # does well, and the product can rank steps better than either (measured with
+        # recipes/prm_diagnosis.py: docs/results/game24.md). In log space it is A*'s f = g + λ·h with g the
         # path's log-probability (Q*, Wang et al. 2024). Both are learned signals: the setting
         # stays learned.
         self.policy_weight = cfg.policy_weight

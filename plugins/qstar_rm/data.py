@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from qstar.seeding import stable_int
 from qstar.errors import QstarError
+from qstar.seeding import stable_int
 from qstar.tree import DataError
 
 
@@ -107,7 +107,7 @@ def record_to_example(record: dict[str, Any], positive: Sequence[int] = (1,)) ->
         problem = record["question"]["problem"]
         rated = record["label"]["steps"]
     except (KeyError, TypeError):
-        raise QstarError('a PRM800K record needs question.problem and label.steps') from None
+        raise QstarError("a PRM800K record needs question.problem and label.steps") from None
     steps, labels = [], []
     for step in rated:
         if step.get("human_completion"):

@@ -71,7 +71,9 @@ class ExternalPRMScorer:
         try:
             self.model = auto.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device).eval()
         except Exception as e:  # noqa: BLE001 - one line for any loading failure
-            raise QstarError(f"cannot load PRM {cfg.model!r} as {auto.__name__} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): check scorer.kind") from None
+            raise QstarError(
+                f"cannot load PRM {cfg.model!r} as {auto.__name__} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): check scorer.kind"
+            ) from None
         self.tag_ids = self._ids(cfg.step_tag)
         self.sep_ids = self._ids(cfg.separator) if cfg.separator else []
         if not self.tag_ids:

@@ -20,8 +20,7 @@ import torch
 
 from qstar.errors import QstarError
 from qstar.models import max_length  # noqa: F401 - kept importable here
-
-KINDS = ("prm", "orm")
+from qstar_rm import KINDS  # noqa: E402,F401 - defined in the package (no torch there)
 
 
 def encode(tokenizer, prompt: str, steps: Sequence[str], delimiter: str, max_len: int) -> tuple[list[int], list[int]]:
@@ -43,8 +42,7 @@ def build_reward_model(model_cfg, kind: str, delimiter: str):
     from transformers import AutoModelForTokenClassification, GPT2Config
     from transformers.utils import logging as hf_logging
 
-    from qstar.models import ArchConfig, check_model_path, load_tokenizer
-    from qstar.models import build_number_tokenizer
+    from qstar.models import ArchConfig, build_number_tokenizer, check_model_path, load_tokenizer
 
     if model_cfg.name_or_path:
         tok = load_tokenizer(model_cfg.name_or_path)
@@ -60,9 +58,18 @@ def build_reward_model(model_cfg, kind: str, delimiter: str):
         tok = build_number_tokenizer()
         arch = ArchConfig(**model_cfg.arch)
         config = GPT2Config(
-            vocab_size=len(tok), n_positions=arch.n_positions, n_embd=arch.n_embd, n_layer=arch.n_layer,
-            n_head=arch.n_head, resid_pdrop=arch.dropout, embd_pdrop=arch.dropout, attn_pdrop=arch.dropout,
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, num_labels=1,
+            vocab_size=len(tok),
+            n_positions=arch.n_positions,
+            n_embd=arch.n_embd,
+            n_layer=arch.n_layer,
+            n_head=arch.n_head,
+            resid_pdrop=arch.dropout,
+            embd_pdrop=arch.dropout,
+            attn_pdrop=arch.dropout,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            num_labels=1,
         )
         model = AutoModelForTokenClassification.from_config(config)
     tok.padding_side = "right"
@@ -87,12 +94,16 @@ def load_reward_model(name_or_path: str, dtype: str = "float32", device: str = "
     try:
         model = AutoModelForTokenClassification.from_pretrained(path, dtype=getattr(torch, dtype))
     except Exception as e:  # noqa: BLE001 - corrupt weights raise safetensors', torch's or OS errors alike
-        raise QstarError(f"cannot load reward model {name_or_path!r} ({type(e).__name__}: {str(e).splitlines()[0]}): "
-                         "point the scorer's model at a directory written by `qstar train optimizer=prm`") from None
+        raise QstarError(
+            f"cannot load reward model {name_or_path!r} ({type(e).__name__}: {str(e).splitlines()[0]}): "
+            "point the scorer's model at a directory written by `qstar train optimizer=prm`"
+        ) from None
     meta = getattr(model.config, "qstar_reward", None)
     if not isinstance(meta, dict) or model.config.num_labels != 1:
-        raise QstarError(f"{name_or_path!r} is not a qstar reward model (no one-label head with qstar_reward in config.json): "
-                         "train one with `qstar train optimizer=prm`")
+        raise QstarError(
+            f"{name_or_path!r} is not a qstar reward model (no one-label head with qstar_reward in config.json): "
+            "train one with `qstar train optimizer=prm`"
+        )
     return model.to(device).eval(), tok
 
 

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 
 from qstar.errors import QstarError
-from qstar.training import build_trainer, export_hf, fit, submodule_state, warmup_cosine
+from qstar.training import adamw_warmup_cosine, fit_and_export
 
 from .data import StepExample, outcome_only, read_examples, split_groups
 from .model import build_reward_model, encode, max_length, pad
@@ -27,7 +27,9 @@ def tensorize(tok, examples: list[StepExample], delimiter: str, max_len: int) ->
         ids, ends = encode(tok, e.prompt, e.steps, delimiter, max_len)
         keep = [(p, e.labels[i], e.weights[i]) for i, p in enumerate(ends) if e.weights[i] > 0]
         if keep:
-            out.append({"input_ids": ids, "positions": [k[0] for k in keep], "targets": [k[1] for k in keep], "weights": [k[2] for k in keep]})
+            out.append(
+                {"input_ids": ids, "positions": [k[0] for k in keep], "targets": [k[1] for k in keep], "weights": [k[2] for k in keep]}
+            )
     return out
 
 
@@ -55,8 +57,9 @@ class RewardDataModule(L.LightningDataModule):
 
     def _loader(self, data, shuffle):
         pad_id = self.tok.pad_token_id
-        return DataLoader(data, batch_size=self.cfg.batch_size, shuffle=shuffle, num_workers=self.cfg.num_workers,
-                          collate_fn=lambda b: collate(b, pad_id))
+        return DataLoader(
+            data, batch_size=self.cfg.batch_size, shuffle=shuffle, num_workers=self.cfg.num_workers, collate_fn=lambda b: collate(b, pad_id)
+        )
 
     def train_dataloader(self):
         return self._loader(self.train_set, True)
@@ -95,13 +98,14 @@ class RewardModule(L.LightningModule):
         self.log("val/accuracy", self.val_acc, batch_size=n)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        return warmup_cosine(opt, self.trainer.estimated_stepping_batches, self.cfg.warmup_steps)
+        return adamw_warmup_cosine(self, self.cfg, self.model.parameters())
 
 
 def fit_reward_model(ctx, cfg) -> Path:
     if not ctx.data:
-        raise QstarError(f"optimizer={cfg.name} learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>")
+        raise QstarError(
+            f"optimizer={cfg.name} learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>"
+        )
     examples = read_examples(ctx.data, cfg.target, tuple(cfg.positive_ratings))  # checked before any model is built
     if cfg.name == "orm":
         examples = outcome_only(examples)
@@ -112,6 +116,4 @@ def fit_reward_model(ctx, cfg) -> Path:
         model.dropout.p = cfg.head_dropout
     module = RewardModule(model, cfg)
     data = RewardDataModule(examples, cfg, tok, delimiter, max_length(model), ctx.seed)
-    trainer = build_trainer(ctx.trainer, ctx.out_dir)
-    state = fit(trainer, module, data, ctx.out_dir, ctx.resume)  # the best validation checkpoint's
-    return export_hf(module.model, tok, ctx.out_dir / "model", submodule_state(state, "model."))
+    return fit_and_export(ctx, module, data, module.model, tok)[0]

@@ -53,8 +53,16 @@ class TotBFS:
     def run(self, tree: Tree):
         cfg = self.cfg
         finished = yield from keep_best_per_depth(
-            tree, width=cfg.breadth, k=cfg.k, first_k=cfg.k, depth_limit=cfg.max_depth or tree.task.max_depth,
-            prune=cfg.prune, rank=cfg.rank, merge_states=cfg.merge_states, limits=cfg.limits)
+            tree,
+            width=cfg.breadth,
+            k=cfg.k,
+            first_k=cfg.k,
+            depth_limit=cfg.max_depth or tree.task.max_depth,
+            prune=cfg.prune,
+            rank=cfg.rank,
+            merge_states=cfg.merge_states,
+            limits=cfg.limits,
+        )
         tree.choose(best(tree, finished, cfg.rank))
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from qstar import hookimpl
-from qstar.seeding import stable_int
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
+from qstar.seeding import stable_int
 
 __all__ = ["VLLMExpander", "VLLMExpanderConfig"]
 
@@ -57,7 +57,14 @@ class VLLMExpanderConfig:
             raise QstarError(f"expander.top_p={self.top_p}: must be in (0, 1] (1 = off)")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise QstarError(f"expander.gpu_memory_utilization={self.gpu_memory_utilization}: must be in (0, 1]")
-        for key in ("max_step_tokens", "max_rollout_tokens", "block_size", "tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs"):
+        for key in (
+            "max_step_tokens",
+            "max_rollout_tokens",
+            "block_size",
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "max_num_seqs",
+        ):
             if getattr(self, key) < 1:
                 raise QstarError(f"expander.{key}={getattr(self, key)}: must be at least 1")
 
@@ -104,13 +111,17 @@ class VLLMExpander:
         if not cfg.multiprocessing:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if getattr(model_cfg, "gguf_file", None):
-            raise QstarError("expander=vllm does not load model.gguf_file: use expander=hf for a GGUF checkpoint, or a save_pretrained directory")
+            raise QstarError(
+                "expander=vllm does not load model.gguf_file: use expander=hf for a GGUF checkpoint, or a save_pretrained directory"
+            )
         kwargs = engine_args(cfg, model_cfg, check_model_path(model_cfg.name_or_path))
         try:
             self.llm = LLM(**kwargs)
         except (ValueError, RuntimeError, OSError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise QstarError(f"vLLM cannot serve {model_cfg.name_or_path!r} ({type(e).__name__}: {first}): check the expander settings or use expander=hf") from None
+            raise QstarError(
+                f"vLLM cannot serve {model_cfg.name_or_path!r} ({type(e).__name__}: {first}): check the expander settings or use expander=hf"
+            ) from None
         self.tokenizer = self.llm.get_tokenizer()
         from qstar_hf import chat_formatter
 
@@ -162,7 +173,9 @@ class VLLMExpander:
                 ended = finished and (c.stop_reason is None or not stop_at_delimiter)
                 text = c.text  # without the stop token or string
                 logprob = sum(next(iter(d.values())).logprob for d in c.logprobs) if c.logprobs else float(c.cumulative_logprob or 0.0)
-                group.append(Proposal(text=text, num_tokens=len(tokens), logprob=float(logprob), finished=finished, token_ids=tokens, ended=ended))
+                group.append(
+                    Proposal(text=text, num_tokens=len(tokens), logprob=float(logprob), finished=finished, token_ids=tokens, ended=ended)
+                )
             proposals.append(group)
             # cached blocks were not computed; the rest of the prompt was, once per request
             prompt_tokens.append(len(out.prompt_token_ids) - (out.num_cached_tokens or 0))

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import qstar
 
+from .command import CountdownStatsConfig, countdown_stats
+from .optimizer import KeepConfig, KeepPolicy
 from .search import GreedyRestart, GreedyRestartConfig
 from .task import CountdownConfig, CountdownTask
 
-__all__ = ["CountdownConfig", "CountdownTask", "GreedyRestart", "GreedyRestartConfig"]
+__all__ = [
+    "CountdownConfig",
+    "CountdownStatsConfig",
+    "CountdownTask",
+    "GreedyRestart",
+    "GreedyRestartConfig",
+    "KeepConfig",
+    "KeepPolicy",
+    "countdown_stats",
+]
 
 
 @qstar.hookimpl
@@ -22,6 +33,17 @@ def qstar_register_tasks(register):
 @qstar.hookimpl
 def qstar_register_searches(register):
     register("greedy-restart", GreedyRestart, GreedyRestartConfig)
+
+
+@qstar.hookimpl
+def qstar_register_optimizers(register):
+    register("keep", KeepPolicy, KeepConfig)
+
+
+@qstar.hookimpl
+def qstar_register_commands(register):
+    # its YAML is conf/countdown-stats.yaml; its schema goes to Hydra's ConfigStore as countdown-stats_schema
+    register("countdown-stats", countdown_stats, CountdownStatsConfig, help="count the puzzles of a countdown split and show the first few")
 
 
 @qstar.hookimpl

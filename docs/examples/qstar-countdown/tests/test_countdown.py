@@ -10,8 +10,7 @@ import pytest
 from qstar.engine import Engine
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
-from qstar_countdown import CountdownTask, GreedyRestart, GreedyRestartConfig
-from qstar_countdown import puzzles
+from qstar_countdown import CountdownTask, GreedyRestart, GreedyRestartConfig, puzzles
 
 
 @pytest.fixture(scope="module")

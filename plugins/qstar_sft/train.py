@@ -1,0 +1,108 @@
+"""SFT's Lightning parts: tokenised (prompt, completion) pairs, the data module and the causal-LM
+module (loaded when a run trains, not when the plugin is imported)."""
+
+from __future__ import annotations
+
+import random
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from qstar.errors import QstarError
+from qstar.training import TrainContext, adamw_warmup_cosine
+
+from . import SOURCES, RFTConfig, SFTConfig, SFTOptimizer, legal_path, right_paths, trajectories  # noqa: F401 - the configs and light helpers live in the package
+
+
+def encode(tokenizer, prompt: str, completion: str, max_len: int) -> dict[str, list[int]]:
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    c = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = (p + c)[:max_len]
+    labels = ([-100] * len(p) + c)[:max_len]
+    return {"input_ids": ids, "labels": labels}
+
+
+def collate(batch, pad_id: int):
+    n = max(len(b["input_ids"]) for b in batch)
+    # right padding for training: positions stay aligned with GPT-2's absolute embeddings
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), n), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, b in enumerate(batch):
+        L_ = len(b["input_ids"])
+        ids[i, :L_] = torch.tensor(b["input_ids"])
+        labels[i, :L_] = torch.tensor(b["labels"])
+        mask[i, :L_] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+class StepDataModule(L.LightningDataModule):
+    def __init__(self, ctx: TrainContext, cfg: SFTConfig, tokenizer, max_len: int):
+        super().__init__()
+        self.ctx, self.cfg, self.tokenizer, self.max_len = ctx, cfg, tokenizer, max_len
+
+    def setup(self, stage: str | None = None) -> None:
+        def build(split):
+            pairs = trajectories(self.ctx, split, self.cfg.max_per_problem, self.ctx.seed, self.cfg.source, self.cfg.legal_steps)
+            return [encode(self.tokenizer, p, c, self.max_len) for p, c in pairs]
+
+        self.train_set = build(self.ctx.split)
+        self.val_set = build(self.ctx.val_split)
+        if not self.val_set and self.train_set:  # right-paths: hold out val_percent of the paths
+            rng = random.Random(self.ctx.seed)
+            rng.shuffle(self.train_set)
+            cut = max(1, int(len(self.train_set) * self.cfg.val_percent // 100))
+            self.val_set, self.train_set = self.train_set[:cut], self.train_set[cut:] or self.train_set[:cut]
+        if not self.train_set:
+            raise QstarError("no trajectory to train on: the trees hold no right answer (optimizer.source=right-paths)")
+
+    def _loader(self, data, shuffle):
+        return DataLoader(
+            data,
+            batch_size=self.cfg.batch_size,
+            shuffle=shuffle,
+            num_workers=self.cfg.num_workers,
+            collate_fn=lambda b: collate(b, self.tokenizer.pad_token_id),
+        )
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, False)
+
+
+class CausalLMModule(L.LightningModule):
+    """Next-token cross-entropy with AdamW and linear warm-up then cosine decay."""
+
+    def __init__(self, model, cfg: SFTConfig):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, **batch):
+        return self.model(**batch)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.model(**batch).loss
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self.model(**batch).loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+
+    def configure_optimizers(self):
+        return adamw_warmup_cosine(self, self.cfg, self.model.parameters())
+
+
+def load_or_build(model_cfg):
+    """The model to train: ``model.name_or_path`` when set, else a fresh tiny GPT-2 + number tokenizer."""
+    from qstar.models import ArchConfig, build_causal_lm, build_number_tokenizer, load_causal_lm, load_tokenizer
+
+    if model_cfg.name_or_path:
+        tok = load_tokenizer(model_cfg.name_or_path)
+        model = load_causal_lm(model_cfg.name_or_path).train()
+    else:
+        tok = build_number_tokenizer()
+        model = build_causal_lm(tok, ArchConfig(**model_cfg.arch))
+    return model, tok
