@@ -66,6 +66,7 @@ def test_a_problem_tree_does_not_depend_on_its_batch(components):
     assert len({len(r.nodes) for r in together}) > 1  # the trees differ from each other: real sampling
 
 
+@pytest.mark.slow  # a whole search killed mid-way and resumed (about 20 s)
 def test_a_killed_and_resumed_search_writes_the_same_trees(tmp_path):
     args = ["search", "split=val", "limit=6", "batch_problems=2", "search.k=8", "search.breadth=2", "progress=false"]
     whole = run_cli(*args, f"out_dir={tmp_path / 'whole'}")

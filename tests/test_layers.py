@@ -112,3 +112,23 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     assert "qstar_hf" in found and "qstar.b" in found
     assert deferred == [(4, "qstar.c")]
     assert heavy_at_top(ast.parse("import torch\n")) and not heavy_at_top(ast.parse("import json\n"))
+
+
+def test_building_the_registry_imports_no_heavy_dependency():
+    """Every command builds the plugin registry first; `qstar --help`, `--cfg job` and every one-line
+    error need nothing more. So no built-in plugin may import torch, transformers or Lightning when
+    it is loaded: they load when a model does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from qstar.plugins import Registry, make_plugin_manager\n"
+        "Registry(make_plugin_manager())\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", (
+        f"importing the plugins loaded {proc.stdout.strip()}: import them inside the functions that need them"
+    )

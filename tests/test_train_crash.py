@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import run_cli
@@ -38,6 +39,7 @@ def rows(out: Path) -> list[dict]:
         return [r for r in csv.DictReader(f) if r.get("train/loss")]
 
 
+@pytest.mark.slow  # a training run SIGKILLed and resumed (about 17 s)
 def test_sigkill_then_resume_continues_the_steps_and_keeps_the_log(tmp_path):
     out = tmp_path / "run"
     exe = Path(sys.executable).with_name("qstar")

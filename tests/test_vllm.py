@@ -77,6 +77,7 @@ def test_vllm_does_not_charge_cached_prompt_tokens(compared):
 
 
 @pytest.mark.vllm
+@pytest.mark.slow  # a second engine start (about 25 s); docs/tutorials/backends.md runs the same command
 def test_qstar_solve_runs_on_vllm(tmp_path):
     require_vllm()
     proc = run_cli("solve", "expander=vllm", "problem=4 9 10 13", "expander.max_model_len=128", timeout=600)
