@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from qstar.config import CONFIG_MODULE, store_schemas
 from qstar.errors import QstarError
-from qstar.plugins import KINDS, Command, Registry, make_plugin_manager
+from qstar.plugins import KINDS, Command, Registry, check_finite, make_plugin_manager
 from qstar.runs import check_scorer
 from qstar.tree import DataError
 
@@ -185,6 +185,7 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
             first = next((line for line in str(e).splitlines() if line.strip()), str(e))
             fail(f"invalid override ({' '.join(job)}): {first}; see `qstar {command} --cfg job`")
         try:
+            check_finite(OmegaConf.to_container(cfg, resolve=True), "")  # no NaN or infinity anywhere (model, trainer …)
             OmegaConf.to_object(cfg)  # the command's schema checks itself (model, trainer, limit …)
             for kind in KINDS:
                 if cfg.get(kind) is not None:

@@ -27,7 +27,19 @@ from qstar.files import atomic_write_text
 from qstar.labels import perturb, records
 from qstar.merge import merge as merge_shards
 from qstar.plugins import KINDS, Registry, make_plugin_manager
-from qstar.runs import Components, build, check_scorer, console, load_trees, output_dir, progress, search_split, select_problems, summarize  # noqa: F401
+from qstar.runs import (  # noqa: F401
+    Components,
+    build,
+    check_scorer,
+    check_settings,
+    console,
+    load_trees,
+    output_dir,
+    progress,
+    search_split,
+    select_problems,
+    summarize,
+)
 from qstar.shards import in_shard, parse_shard, write_manifest
 from qstar.training import TrainContext, TrainerConfig, check_available
 from qstar.tree import RecordWriter, SearchResult
@@ -109,6 +121,7 @@ def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  
     if cfg.get("comparison") is not None:
         return run_comparison(cfg, registry)
     started = time.perf_counter()
+    check_settings(output_dir(cfg, "eval"), "search", cfg)  # before any model loads
     c = build(cfg, registry)
     results = search_split(cfg, c)
     summary = summarize(results)
@@ -153,6 +166,7 @@ def label(cfg: DictConfig, registry: Registry | None = None) -> Path:
     if cfg.limit:
         results = results[: cfg.limit]
     out = output_dir(cfg, "label")
+    check_settings(out, "label", cfg)
     if cfg.get("shard"):
         write_manifest(out, "label", cfg, [r.problem.id for r in results])
         shard = parse_shard(cfg.shard)
@@ -216,6 +230,11 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
     out = output_dir(cfg, "train")
     if cfg.resume and not (out / "checkpoints" / "last.ckpt").exists():
         raise QstarError(f"resume=true but {out / 'checkpoints' / 'last.ckpt'} does not exist: run once without resume first")
+    if not cfg.resume and (out / "checkpoints" / "last.ckpt").exists():
+        raise QstarError(
+            f"out_dir={out} holds a training run (checkpoints/last.ckpt): add resume=true to continue it, or pick another out_dir"
+        )
+    check_settings(out, "train", cfg, ignore=("out_dir", "resume", "trainer"))  # a resumed run may train longer, or elsewhere
     trainer_cfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True))
     check_available(trainer_cfg)  # before any Lightning output: a missing device is one line
     ctx = TrainContext(
@@ -246,6 +265,8 @@ def view(cfg: DictConfig, registry: Registry | None = None) -> Path:
     out = Path(cfg.out) if cfg.out else Path(cfg.data).with_suffix(".html")
     if out.suffix.lower() not in (".html", ".htm"):
         raise QstarError(f"out={out}: the page is HTML; name it <something>.html")
+    if out.resolve() == Path(cfg.data).resolve():  # a data file named *.html: the page would replace the trees
+        raise QstarError(f"the page would overwrite its own data file {cfg.data}: pass out=<another name>.html")
     try:
         page.write(results, out, title=f"qstar trees: {Path(cfg.data).name}")
     except OSError as e:

@@ -9,30 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text
 from qstar.runs import console, load_trees, output_dir, summarize
+from qstar.runs import first_difference as _first_difference
+from qstar.runs import get_key as _get
 from qstar.shards import MANIFEST, OUTPUT_OF, in_shard, parse_shard
-
-
-def _first_difference(a: Any, b: Any, key: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            d = _first_difference(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))
-            if d:
-                return d
-        return None
-    return None if a == b else key
-
-
-def _get(config: dict, dotted: str) -> Any:
-    for part in dotted.split("."):
-        config = config.get(part) if isinstance(config, dict) else None
-    return config
 
 
 def merge(cfg: DictConfig) -> Path:
@@ -40,6 +25,8 @@ def merge(cfg: DictConfig) -> Path:
     inputs = [Path(p) for p in (cfg.inputs or [])]
     if not inputs:
         raise QstarError("qstar merge needs inputs=[<shard dir>,...]: the out_dirs of runs made with shard=i/n")
+    if cfg.get("out_dir") and any(Path(cfg.out_dir).resolve() == d.resolve() for d in inputs):
+        raise QstarError(f"out_dir={cfg.out_dir} is one of the inputs: the merge would write over a shard; pick another out_dir")
     runs = []
     for d in inputs:
         if not (d / MANIFEST).is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -134,7 +135,9 @@ class Registry:
             return comp, node
         try:
             merged = OmegaConf.merge(OmegaConf.structured(comp.schema), node)
-            return comp, OmegaConf.to_object(merged)
+            obj = OmegaConf.to_object(merged)
+            check_finite(obj, kind)
+            return comp, obj
         except OmegaConfBaseException as e:
             msg = str(e).splitlines()[0]
             key = getattr(e, "full_key", None)
@@ -145,6 +148,23 @@ class Registry:
     def build(self, kind: str, node, *args) -> Any:
         comp, cfg = self.config(kind, node)
         return comp.factory(cfg, *args)
+
+
+def check_finite(obj: Any, where: str) -> None:
+    """Refuse NaN and infinity in every float of a validated config (dataclasses and containers,
+    nested): ``expander.temperature=inf`` or ``search.lam=nan`` would otherwise run and mean
+    nothing. The one check every config goes through."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise QstarError(f"{where}={obj}: use a finite number")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            check_finite(getattr(obj, f.name), f"{where}.{f.name}" if where else f.name)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            check_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_finite(v, f"{where}[{i}]")
 
 
 def config_searchpaths(pm: pluggy.PluginManager) -> list[str]:

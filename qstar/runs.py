@@ -4,6 +4,7 @@ Command plugins (``compare``, ``loop``, third-party ones) use these as the built
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -11,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qstar.engine import Engine, check_setting
 from qstar.errors import QstarError
+from qstar.files import atomic_write_text
 from qstar.plugins import Registry, make_plugin_manager
 from qstar.shards import in_shard, parse_shard, write_manifest
 from qstar.tree import ResultWriter, SearchResult, iter_results
@@ -62,7 +64,63 @@ def load_trees(path: str) -> list[SearchResult]:
     results = list(iter_results(path))
     if not results:
         raise QstarError(f"data file {path} holds no trees: pass data=<trees.jsonl written by qstar search>")
+    seen: dict[str, int] = {}
+    for i, r in enumerate(results, 1):
+        if r.problem.id in seen:
+            raise QstarError(
+                f"data file {path} holds problem {r.problem.id!r} twice (trees {seen[r.problem.id]} and {i}): "
+                "pass one search's trees.jsonl (qstar merge joins shards of one run)"
+            )
+        seen[r.problem.id] = i
     return results
+
+
+def first_difference(a: Any, b: Any, key: str = "") -> str | None:
+    """The first dotted key where two config dicts differ (a key missing on one side reads as None), or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=lambda k: (k != "name", str(k))):  # a component's name first: it tells the most
+            d = first_difference(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))
+            if d:
+                return d
+        return None
+    return None if a == b else key
+
+
+def get_key(config: dict, dotted: str) -> Any:
+    """``config``'s value at a dotted key (None where a part is missing)."""
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+SETTINGS = "settings.json"  # what a resumable command's out_dir was made with
+# keys that change which problems a run covers or how it runs, never what it writes for a problem
+NOT_SETTINGS = ("out_dir", "progress", "batch_problems", "split", "limit", "every", "shard", "resume")
+
+
+def check_settings(out: Path, command: str, cfg: DictConfig, ignore: tuple[str, ...] = NOT_SETTINGS) -> None:
+    """A resumable command keeps adding to what its ``out_dir`` holds, so a rerun must be the same
+    run: the first run records its settings in ``<out_dir>/settings.json``; a later run whose
+    settings differ is refused, naming the first key that differs (one ``out_dir`` never mixes the
+    trees or labels of two configurations). Selecting more problems (``limit``, ``split``) is the
+    same run, extended."""
+    settings = {"command": command, **{k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ignore}}
+    path = out / SETTINGS
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise QstarError(
+                f"{path} is not JSON: it records the settings of the run in out_dir; restore it or pick another out_dir"
+            ) from None
+        key = first_difference(old, settings)
+        if key:
+            raise QstarError(
+                f"out_dir={out} holds a run with {key}={get_key(old, key)!r}, not {get_key(settings, key)!r}: "
+                "rerun with the same settings to resume it, or pick another out_dir"
+            )
+        return
+    atomic_write_text(path, json.dumps(settings, indent=1) + "\n")
 
 
 def output_dir(cfg: DictConfig, command: str) -> Path:
@@ -103,6 +161,7 @@ def search_split(cfg: DictConfig, components: Components | None = None, registry
     """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
     finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
     out = output_dir(cfg, "search")
+    check_settings(out, "search", cfg)
     c = components or build(cfg, registry)
     problems = select_problems(c.task, cfg)
     if cfg.get("shard"):  # what qstar merge checks the shards against

@@ -117,16 +117,13 @@ class SearchResult:
         if version != SCHEMA_VERSION:
             raise DataError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
         d = dict(d)
+        if not isinstance(d.get("problem"), dict) or not isinstance(d.get("nodes"), list) or not isinstance(d.get("budget"), dict):
+            raise DataError('a tree record needs "problem" (an object), "nodes" (a list) and "budget" (an object)')
         d["problem"] = Problem(**d["problem"])
-        d["nodes"] = [Node(**n) for n in d["nodes"]]
+        d["nodes"] = [Node(**n) if isinstance(n, dict) else n for n in d["nodes"]]
         d["budget"] = Budget(**d["budget"])
         result = cls(**d)
-        ids = {n.id for n in result.nodes}
-        missing = [i for i in result.path if i not in ids] + [
-            n.parent for n in result.nodes if n.parent is not None and n.parent not in ids
-        ]
-        if missing:
-            raise DataError(f"node {missing[0]} is named in the path or as a parent but is not in nodes")
+        _check_structure(result)
         if any(
             v < 0
             for v in (result.budget.expansions, result.budget.generated_tokens, result.budget.prompt_tokens, result.budget.scorer_calls)
@@ -140,6 +137,38 @@ class SearchResult:
     def path_steps(self) -> list[str]:
         by_id = {n.id: n for n in self.nodes}
         return [by_id[i].step for i in self.path if by_id[i].parent is not None]
+
+
+def _check_structure(result: "SearchResult") -> None:
+    """A tree as qstar writes it: node ``i`` has id ``i``; node 0, the root, alone has no parent;
+    every other node's parent comes before it (so no cycle, one root, unique ids); the path runs
+    from the root down parent links. Checked when a record is read, before any command walks it."""
+    p = result.problem
+    if not isinstance(p.id, str) or not isinstance(p.question, str):
+        raise DataError("problem.id and problem.question must be strings")
+    if not result.nodes:
+        raise DataError("the tree has no nodes (not even its root)")
+    for i, n in enumerate(result.nodes):
+        if not isinstance(n, Node):
+            raise DataError(f"node {i} is not an object")
+        if type(n.id) is not int or n.id != i:
+            raise DataError(f"node {i} has id {n.id!r}: node ids must be 0, 1, 2 … in order")
+        if i == 0 and n.parent is not None:
+            raise DataError("node 0 (the root) has a parent")
+        if i > 0 and not (type(n.parent) is int and 0 <= n.parent < i):
+            raise DataError(f"node {i} has parent {n.parent!r}: a node's parent must be an earlier node (one root, no cycle)")
+        if not isinstance(n.step, str):
+            raise DataError(f"node {i}'s step is {type(n.step).__name__}, not text")
+        if not isinstance(n.scores, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in n.scores.values()):
+            raise DataError(f"node {i}'s scores must map names to numbers")
+    path = result.path
+    if not isinstance(path, list):
+        raise DataError("the path must be a list of node ids")
+    bad = next((i for i in path if not (type(i) is int and 0 <= i < len(result.nodes))), None)
+    if bad is not None:
+        raise DataError(f"the path names node {bad!r}, which is not in nodes")
+    if path and (path[0] != 0 or any(result.nodes[b].parent != a for a, b in zip(path, path[1:]))):
+        raise DataError("the path does not run from the root down parent links")
 
 
 def load_results(path: str | os.PathLike) -> list[SearchResult]:

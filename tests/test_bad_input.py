@@ -42,8 +42,25 @@ def _tree_line(path=(0, 5)) -> str:
     return json.dumps(r.to_dict())
 
 
+def _tree_with(nodes: list[dict], pid: str = "p") -> str:
+    """A tree record whose nodes are given as dicts (ids, parents, steps as a careless file has them)."""
+    base = json.loads(_tree_line(path=()))
+    base["problem"]["id"] = pid
+    base["nodes"] = [{**base["nodes"][0], **n} for n in nodes]
+    return json.dumps(base)
+
+
 def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
     (tmp / "a-file").write_text("x")
+    (tmp / "cycle.jsonl").write_text(_tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": 2}, {"id": 2, "parent": 1}]) + "\n")
+    (tmp / "self.jsonl").write_text(_tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": 1}]) + "\n")
+    (tmp / "tworoots.jsonl").write_text(_tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": None}]) + "\n")
+    (tmp / "strids.jsonl").write_text(_tree_with([{"id": "0", "parent": None}]) + "\n")
+    (tmp / "numstep.jsonl").write_text(_tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": 0, "step": 5}]) + "\n")
+    (tmp / "nonodes.jsonl").write_text(_tree_with([]) + "\n")
+    (tmp / "dups.jsonl").write_text((_tree_line(path=()) + "\n") * 2)
+    (tmp / "trees.html").write_text(_tree_line(path=()) + "\n")
+    (tmp / "shard-a").mkdir()
     (tmp / "latin1.jsonl").write_bytes(b'{"caf\xe9": 1}\n')
     (tmp / "empty.jsonl").write_text("")
     (tmp / "missing-node.jsonl").write_text(_tree_line() + "\n")
@@ -61,6 +78,15 @@ def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
         "BADTREES": str(bad_trees),
         "FRESH": str(tmp / "fresh"),
         "NOPE": str(tmp / "nope.jsonl"),
+        "CYCLE": str(tmp / "cycle.jsonl"),
+        "SELF": str(tmp / "self.jsonl"),
+        "TWOROOTS": str(tmp / "tworoots.jsonl"),
+        "STRIDS": str(tmp / "strids.jsonl"),
+        "NUMSTEP": str(tmp / "numstep.jsonl"),
+        "NONODES": str(tmp / "nonodes.jsonl"),
+        "DUPS": str(tmp / "dups.jsonl"),
+        "HTMLDATA": str(tmp / "trees.html"),
+        "SHARDA": str(tmp / "shard-a"),
     }
 
 
@@ -194,6 +220,26 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["loop", "optimizer=prm"], ["optimizer='prm'", "dpo, ilql, rft"]),
     (["solve", "expander.kv_cache_mb=-1"], ["expander.kv_cache_mb=-1", "MiB"]),
     (["solve", "expander=vllm", "expander.block_size=0"], ["expander.block_size=0"]),
+    # malformed trees: refused when read, before any work (a parent cycle used to hang qstar label)
+    (["label", "data={CYCLE}"], ["cycle.jsonl:1", "node 1 has parent 2", "no cycle"]),
+    (["label", "data={SELF}"], ["self.jsonl:1", "node 1 has parent 1"]),
+    (["label", "data={TWOROOTS}"], ["tworoots.jsonl:1", "node 1 has parent None", "one root"]),
+    (["label", "data={STRIDS}"], ["strids.jsonl:1", "node ids must be 0, 1, 2"]),
+    (["view", "{NUMSTEP}", "out={FRESH}/p.html"], ["numstep.jsonl:1", "node 1's step is int, not text"]),
+    (["label", "data={NONODES}"], ["nonodes.jsonl:1", "no nodes"]),
+    (["label", "data={DUPS}"], ["holds problem 'p' twice", "trees 1 and 2"]),
+    (["train", "optimizer=rft", "model.name_or_path=pkg://qstar_game24/policy", "data={CYCLE}"], ["cycle.jsonl:1", "no cycle"]),
+    # NaN and infinity: one check for every float option
+    (["solve", "scorer.policy_weight=nan"], ["scorer.policy_weight=nan", "finite"]),
+    (["solve", "expander.temperature=inf"], ["expander.temperature=inf", "finite"]),
+    (["solve", "search=a-star", "search.lam=nan"], ["search.lam=nan", "finite"]),
+    (["solve", "search=mcts", "search.c_puct=nan"], ["search.c_puct=nan", "finite"]),
+    (["solve", "search.limits.wall_time=nan"], ["search.limits.wall_time=nan", "finite"]),
+    (["train", "optimizer=dpo", "optimizer.lr=inf"], ["optimizer.lr=inf", "finite"]),
+    # nothing written over an input
+    (["view", "{HTMLDATA}"], ["overwrite its own data file", "out=<another name>.html"]),
+    (["merge", "inputs=[{SHARDA},{FRESH}]", "out_dir={SHARDA}"], ["is one of the inputs", "pick another out_dir"]),
+    (["train", "optimizer=ilql", "optimizer.val_percent=150"], ["optimizer.val_percent=150", "[0, 100)"]),
     # other commands
     (["plugins", "foo=1"], ["'foo'"]),
     (["sovle"], ["unknown command 'sovle'"]),

@@ -43,8 +43,11 @@ def test_the_wheel_holds_the_config_tree_every_plugin_and_the_policy(wheel):
     for yaml in (ROOT / "conf").rglob("*.yaml"):
         assert f"qstar/conf/{yaml.relative_to(ROOT / 'conf').as_posix()}" in names, yaml
     entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["qstar"]
-    for module in entry_points.values():
-        assert f"{module}/__init__.py" in names, module
+    for module in entry_points.values():  # a plugin package, or a module of one (qstar.commands)
+        path = module.replace(".", "/")
+        assert f"{path}/__init__.py" in names or f"{path}.py" in names, module
+    for plugin in ("qstar_compare", "qstar_loop"):  # command plugins ship their top-level YAML
+        assert any(n.startswith(f"{plugin}/conf/") and n.endswith(".yaml") for n in names), plugin
     for f in (ROOT / "plugins" / "qstar_game24" / "policy").iterdir():
         assert f"qstar_game24/policy/{f.name}" in names, f
     assert "qstar_game24/data/puzzles.txt" in names

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -451,7 +452,13 @@ def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, An
     """Rounds of search → label → train PRM → train policy → eval (see the module docstring)."""
     registry = registry or Registry(make_plugin_manager())
     policy_data(registry, cfg.optimizer)  # before the run directory is made
+    for part in cfg.prm_replay:  # every stage's inputs before the first stage, not rounds later
+        if not Path(part).is_file():
+            raise QstarError(f"prm_replay: {part} does not exist: pass label files written by qstar label")
     out = output_dir(cfg, "loop")
+    # a stopped driver stops its stage: SIGTERM becomes SystemExit, on which subprocess.run kills
+    # the stage it waits for (the default action would end this process and orphan the stage)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with open_dict(cfg):
         cfg.out_dir = str(out)
     if cfg.shard is not None:  # a worker: its shards of the search and label stages only

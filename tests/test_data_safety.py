@@ -1,0 +1,77 @@
+"""No finished work is lost or mixed: a page never replaces its trees, a merge never writes into
+one of its shards, and a rerun into an out_dir with other settings is refused with its files
+untouched (search, label and train alike)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+
+SEARCH = ["search", "split=val", "limit=1", "search=tot-bfs", "search.k=4", "search.breadth=2", "progress=false"]
+
+
+def _one_line(proc) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("qstar: error: ") and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_a_rerun_with_other_settings_is_refused_and_changes_nothing(tmp_path):
+    out = tmp_path / "search"
+    first = run_cli(*SEARCH, f"out_dir={out}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    trees = (out / "trees.jsonl").read_bytes()
+    assert json.loads((out / "settings.json").read_text())["search"]["k"] == 4
+
+    again = run_cli(*SEARCH, f"out_dir={out}", cwd=tmp_path)  # the same run: resumes, adds nothing
+    assert again.returncode == 0 and "resuming: 1 of 1" in again.stdout
+    more = run_cli(*SEARCH[:2], "limit=2", *SEARCH[3:], f"out_dir={out}", cwd=tmp_path)  # more problems: the same run, extended
+    assert more.returncode == 0, more.stderr
+    grown = (out / "trees.jsonl").read_bytes()
+    assert grown.startswith(trees) and grown.count(b"\n") == 2
+
+    other = run_cli(*SEARCH[:-3], "search.k=8", *SEARCH[-2:], f"out_dir={out}", cwd=tmp_path)
+    line = _one_line(other)
+    assert f"out_dir={out} holds a run with search.k=4, not 8" in line and "pick another out_dir" in line
+    assert (out / "trees.jsonl").read_bytes() == grown
+
+    # eval resumes a search's out_dir (same trees), but not with another scorer
+    judged = run_cli("eval", *SEARCH[1:], f"out_dir={out}", "scorer=prm", cwd=tmp_path)
+    assert "holds a run with scorer.aggregate='prod', not 'min'" in _one_line(judged)
+
+    labels = tmp_path / "labels"
+    common = ["label", f"data={out / 'trees.jsonl'}", "labeler=verifier", "progress=false", f"out_dir={labels}"]
+    assert run_cli(*common, cwd=tmp_path).returncode == 0
+    written = (labels / "labels.jsonl").read_bytes()
+    relabel = run_cli(*common, "labeler=mc-rollout", cwd=tmp_path)
+    assert "holds a run with labeler.name='verifier', not 'mc-rollout'" in _one_line(relabel)
+    assert (labels / "labels.jsonl").read_bytes() == written
+
+
+def test_train_into_a_run_with_a_checkpoint_needs_resume(tmp_path):
+    run = tmp_path / "train"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"a finished run's checkpoint")
+    proc = run_cli("train", "optimizer=prm", "data=labels.jsonl", f"out_dir={run}", cwd=tmp_path)
+    assert "holds a training run (checkpoints/last.ckpt): add resume=true" in _one_line(proc)
+    assert (run / "checkpoints" / "last.ckpt").read_bytes() == b"a finished run's checkpoint"
+
+
+def test_view_and_merge_never_write_over_their_inputs(tmp_path):
+    from qstar.tree import Node, Problem, SearchResult
+
+    record = SearchResult(problem=Problem(id="p", question="4 9 10 13"), nodes=[Node(id=0, parent=None)]).to_json() + "\n"
+    data = tmp_path / "trees.html"  # a trees file whose name ends .html: the page's default name is its own
+    data.write_text(record)
+    assert "overwrite its own data file" in _one_line(run_cli("view", str(data), cwd=tmp_path))
+    assert data.read_text() == record
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / "trees.jsonl").write_text(record)
+    proc = run_cli("merge", f"inputs=[{a},{b}]", f"out_dir={a}", cwd=tmp_path)
+    assert f"out_dir={a} is one of the inputs" in _one_line(proc)
+    assert (a / "trees.jsonl").read_text() == record and sorted(p.name for p in a.iterdir()) == ["trees.jsonl"]
