@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from qstar.engine import Tree
 from qstar.errors import QstarError
 from qstar.seeding import stable_int
+from qstar.tree import DataError
 
 
 def verdict(tree: Tree, node):
@@ -95,23 +97,67 @@ def records(tree: Tree, original_size: int, labeler_cfg: Any, searched: int | No
     return out
 
 
-def read_label_records(path: str | Path) -> list[dict]:
-    """Every record of a ``labels.jsonl`` written by ``qstar label`` (the DPO and ILQL trainers' reader)."""
+def iter_label_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of every non-blank line of a stepwise JSONL file: UTF-8, one JSON
+    object a line; anything else is a :class:`DataError` naming ``file:line``."""
     path = Path(path)
     if not path.is_file():
         raise QstarError(f"data file {path} does not exist: pass data=<labels.jsonl written by qstar label>")
-    records = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}:{n}: not UTF-8; write the labels as UTF-8 JSON Lines") from None
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not JSON ({e.msg}); expected one stepwise record per line") from None
+            if not isinstance(r, dict):
+                raise DataError(f"{path}:{n}: a stepwise record is a JSON object, not {type(r).__name__}")
+            yield n, r
+
+
+def _unit(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and 0 <= x <= 1
+
+
+def check_record(r: dict, where: str, qstar: bool = True) -> None:
+    """Check one stepwise record (TRL's ``prompt``, ``completions``, ``labels``; with ``qstar``
+    also ``soft_labels``, ``node_ids`` and ``problem_id`` as ``qstar label`` writes them): types,
+    one label per step, labels in [0, 1]. ``where`` is ``file:line`` for the message."""
+    needed = ("prompt", "completions", "labels") + (("soft_labels", "node_ids", "problem_id") if qstar else ())
+    if any(k not in r for k in needed):
+        if qstar:
+            raise DataError(f"{where}: not a step-label record (needs {', '.join(needed)}): write it with qstar label")
+        raise DataError(f'{where}: a stepwise record needs "prompt", "completions" and "labels"')
+    if not isinstance(r["prompt"], str):
+        raise DataError(f'{where}: "prompt" must be text, not {type(r["prompt"]).__name__}')
+    steps = r["completions"]
+    if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+        raise DataError(f'{where}: "completions" must be a list of step texts')
+    for key, ok in (("labels", lambda x: isinstance(x, bool) or _unit(x)), ("soft_labels", _unit), ("node_ids", lambda x: type(x) is int)):
+        if key not in r or (key == "soft_labels" and r[key] is None and not qstar):
             continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            raise QstarError(f"{path}:{n}: not JSON; pass data=<labels.jsonl written by qstar label>") from None
-        if not {"prompt", "completions", "soft_labels", "node_ids", "problem_id"} <= set(r):
-            raise QstarError(
-                f"{path}:{n}: not a step-label record (needs prompt, completions, soft_labels, node_ids, problem_id): write it with qstar label"
-            )
+        value = r[key]
+        if not isinstance(value, list) or len(value) != len(steps):
+            raise DataError(f'{where}: "{key}" must be a list with one entry per step of "completions" ({len(steps)}): one label each')
+        if not all(ok(x) for x in value):
+            if key == "node_ids":
+                raise DataError(f'{where}: "node_ids" must hold integers')
+            raise DataError(f"{where}: {key} must lie in [0, 1] (booleans or numbers)")
+    if "problem_id" in r and (not isinstance(r["problem_id"], (str, int)) or isinstance(r["problem_id"], bool)):
+        raise DataError(f'{where}: "problem_id" must be text')
+
+
+def read_label_records(path: str | Path) -> list[dict]:
+    """Every record of a ``labels.jsonl`` written by ``qstar label`` (the DPO and ILQL trainers'
+    reader), each checked by :func:`check_record`."""
+    records = []
+    for n, r in iter_label_lines(path):
+        check_record(r, f"{path}:{n}")
         records.append(r)
     if not records:
         raise QstarError(f"data file {path} holds no step labels: pass data=<labels.jsonl written by qstar label>")

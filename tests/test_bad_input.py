@@ -61,6 +61,24 @@ def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
     (tmp / "dups.jsonl").write_text((_tree_line(path=()) + "\n") * 2)
     (tmp / "trees.html").write_text(_tree_line(path=()) + "\n")
     (tmp / "shard-a").mkdir()
+    good = {
+        "prompt": "Input: 4 9 10 13\n",
+        "completions": ["13-9=4 (left: 4 4 10)"],
+        "labels": [True],
+        "soft_labels": [1.0],
+        "node_ids": [1],
+        "problem_id": "p",
+    }
+    for name, change in {
+        "labels-number": {"labels": 5},
+        "soft-out-of-range": {"soft_labels": [5.0]},
+        "soft-strings": {"soft_labels": ["high"]},
+        "prompt-null": {"prompt": None},
+        "ids-length": {"node_ids": [1, 2]},
+        "problem-list": {"problem_id": ["p"]},
+    }.items():
+        (tmp / f"{name}.jsonl").write_text(json.dumps({**good, **change}) + "\n")
+    (tmp / "number-line.jsonl").write_text("42\n")
     (tmp / "latin1.jsonl").write_bytes(b'{"caf\xe9": 1}\n')
     (tmp / "empty.jsonl").write_text("")
     (tmp / "missing-node.jsonl").write_text(_tree_line() + "\n")
@@ -87,6 +105,10 @@ def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
         "DUPS": str(tmp / "dups.jsonl"),
         "HTMLDATA": str(tmp / "trees.html"),
         "SHARDA": str(tmp / "shard-a"),
+        **{
+            name.upper().replace("-", "_"): str(tmp / f"{name}.jsonl")
+            for name in ("labels-number", "soft-out-of-range", "soft-strings", "prompt-null", "ids-length", "problem-list", "number-line")
+        },
     }
 
 
@@ -229,6 +251,26 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["label", "data={NONODES}"], ["nonodes.jsonl:1", "no nodes"]),
     (["label", "data={DUPS}"], ["holds problem 'p' twice", "trees 1 and 2"]),
     (["train", "optimizer=rft", "model.name_or_path=pkg://qstar_game24/policy", "data={CYCLE}"], ["cycle.jsonl:1", "no cycle"]),
+    # malformed label records: one reader (qstar.labels) for PRM, DPO and ILQL data
+    (
+        ["train", "optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy", "data={LABELS_NUMBER}"],
+        ["labels-number.jsonl:1", "one label each"],
+    ),
+    (
+        ["train", "optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy", "data={SOFT_OUT_OF_RANGE}"],
+        ["soft-out-of-range.jsonl:1", "soft_labels must lie in [0, 1]"],
+    ),
+    (
+        ["train", "optimizer=ilql", "model.name_or_path=pkg://qstar_game24/policy", "data={SOFT_STRINGS}"],
+        ["soft-strings.jsonl:1", "soft_labels must lie in [0, 1]"],
+    ),
+    (
+        ["train", "optimizer=ilql", "model.name_or_path=pkg://qstar_game24/policy", "data={PROMPT_NULL}"],
+        ["prompt-null.jsonl:1", '"prompt" must be text'],
+    ),
+    (["train", "optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy", "data={IDS_LENGTH}"], ["ids-length.jsonl:1", '"node_ids"']),
+    (["train", "optimizer=prm", "data={PROBLEM_LIST}"], ["problem-list.jsonl:1", '"problem_id" must be text']),
+    (["train", "optimizer=prm", "data={NUMBER_LINE}"], ["number-line.jsonl:1", "JSON object, not int"]),
     # NaN and infinity: one check for every float option
     (["solve", "scorer.policy_weight=nan"], ["scorer.policy_weight=nan", "finite"]),
     (["solve", "expander.temperature=inf"], ["expander.temperature=inf", "finite"]),

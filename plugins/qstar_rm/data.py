@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from qstar.errors import QstarError
+from qstar.labels import check_record, iter_label_lines
 from qstar.seeding import stable_int
 from qstar.tree import DataError
 
@@ -62,35 +63,19 @@ def read_stepwise(path: str | Path, target: str = "soft") -> list[StepExample]:
     path = Path(path)
     examples: list[StepExample] = []
     seen: dict[str, set] = {}
-    with path.open("rb") as f:
-        for line_no, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _bad(path, line_no, "not UTF-8; write the labels as UTF-8 JSON Lines") from None
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise _bad(path, line_no, f"not JSON ({e.msg}); expected one stepwise record per line") from None
-            if not isinstance(r, dict) or not {"prompt", "completions", "labels"} <= set(r):
-                raise _bad(path, line_no, 'a stepwise record needs "prompt", "completions" and "labels"')
-            steps, hard = r["completions"], r["labels"]
-            soft = r.get("soft_labels") if target == "soft" else None
-            labels = [float(x) for x in (soft if soft is not None else hard)]
-            if not isinstance(steps, list) or len(steps) != len(labels) or not all(isinstance(s, str) for s in steps):
-                raise _bad(path, line_no, '"completions" must be a list of step texts, one label each')
-            if not all(0.0 <= x <= 1.0 for x in labels):
-                raise _bad(path, line_no, "labels must lie in [0, 1]")
-            group = str(r.get("problem_id") or r["prompt"])
-            # Paths of one tree share their first steps, and files may hold several trees of one
-            # problem: a step (the same problem, the same steps up to it) is trained on once.
-            done = seen.setdefault(group, set())
-            prefixes = [tuple(steps[: i + 1]) for i in range(len(steps))]
-            weights = [0.0 if p in done else 1.0 for p in prefixes]
-            done.update(prefixes)
-            examples.append(StepExample(r["prompt"], steps, labels, weights, group))
+    for line_no, r in iter_label_lines(path):
+        check_record(r, f"{path}:{line_no}", qstar=False)  # the one reader of the stepwise format (qstar.labels)
+        steps, hard = r["completions"], r["labels"]
+        soft = r.get("soft_labels") if target == "soft" else None
+        labels = [float(x) for x in (soft if soft is not None else hard)]
+        group = str(r.get("problem_id") or r["prompt"])
+        # Paths of one tree share their first steps, and files may hold several trees of one
+        # problem: a step (the same problem, the same steps up to it) is trained on once.
+        done = seen.setdefault(group, set())
+        prefixes = [tuple(steps[: i + 1]) for i in range(len(steps))]
+        weights = [0.0 if p in done else 1.0 for p in prefixes]
+        done.update(prefixes)
+        examples.append(StepExample(r["prompt"], steps, labels, weights, group))
     if not examples:
         raise DataError(f"{path}: no stepwise records; write some with `qstar label`")
     return examples
