@@ -128,7 +128,8 @@ def check_record(r: dict, where: str, qstar: bool = True) -> None:
     """Check one stepwise record (TRL's ``prompt``, ``completions``, ``labels``; with ``qstar``
     also ``soft_labels``, ``node_ids`` and ``problem_id`` as ``qstar label`` writes them): types,
     one label per step, labels in [0, 1]. ``where`` is ``file:line`` for the message."""
-    needed = ("prompt", "completions", "labels") + (("soft_labels", "node_ids", "problem_id") if qstar else ())
+    # qstar's trainers read the soft labels and node ids (the hard labels are TRL's, derived from them)
+    needed = ("prompt", "completions", "soft_labels", "node_ids", "problem_id") if qstar else ("prompt", "completions", "labels")
     if any(k not in r for k in needed):
         if qstar:
             raise DataError(f"{where}: not a step-label record (needs {', '.join(needed)}): write it with qstar label")
