@@ -148,7 +148,8 @@ def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  
     console.print(
         f"budget per problem: {summary['expansions_per_problem']:.1f} expansions, {summary['generated_tokens_per_problem']:.0f} generated tokens, "
         f"{summary['prompt_tokens_per_problem']:.0f} prompt tokens, {summary['scorer_calls_per_problem']:.1f} scorer calls, "
-        f"{summary['wall_time_per_problem']:.2f}s, {c.engine.setting} setting"
+        f"{summary['wall_time_per_problem']:.2f}s, {c.engine.setting} setting",
+        soft_wrap=True,
     )
     console.print(f"results: {out / 'results.json'}")
     return summary
