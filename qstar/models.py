@@ -111,10 +111,11 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu
     return model.to(device).eval()
 
 
-def build_causal_lm(tokenizer, arch: ArchConfig):
-    from transformers import AutoModelForCausalLM, GPT2Config
+def gpt2_config(tokenizer, arch: ArchConfig, **extra):
+    """The tiny GPT-2's config for ``tokenizer`` (``extra``: e.g. ``num_labels`` for a reward head)."""
+    from transformers import GPT2Config
 
-    config = GPT2Config(
+    return GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=arch.n_positions,
         n_embd=arch.n_embd,
@@ -126,8 +127,14 @@ def build_causal_lm(tokenizer, arch: ArchConfig):
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **extra,
     )
-    return AutoModelForCausalLM.from_config(config)
+
+
+def build_causal_lm(tokenizer, arch: ArchConfig):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_config(gpt2_config(tokenizer, arch))
 
 
 def max_length(model) -> int:

@@ -39,10 +39,10 @@ def encode(tokenizer, prompt: str, steps: Sequence[str], delimiter: str, max_len
 def build_reward_model(model_cfg, kind: str, delimiter: str):
     """A fresh reward model: from ``model.name_or_path`` (a causal LM's backbone, e.g. the bundled
     policy, with a new head) or a tiny GPT-2 from ``model.arch`` with the number tokenizer."""
-    from transformers import AutoModelForTokenClassification, GPT2Config
+    from transformers import AutoModelForTokenClassification
     from transformers.utils import logging as hf_logging
 
-    from qstar.models import ArchConfig, build_number_tokenizer, check_model_path, load_tokenizer
+    from qstar.models import ArchConfig, build_number_tokenizer, check_model_path, gpt2_config, load_tokenizer
 
     if model_cfg.name_or_path:
         tok = load_tokenizer(model_cfg.name_or_path)
@@ -57,20 +57,7 @@ def build_reward_model(model_cfg, kind: str, delimiter: str):
     else:
         tok = build_number_tokenizer()
         arch = ArchConfig(**model_cfg.arch)
-        config = GPT2Config(
-            vocab_size=len(tok),
-            n_positions=arch.n_positions,
-            n_embd=arch.n_embd,
-            n_layer=arch.n_layer,
-            n_head=arch.n_head,
-            resid_pdrop=arch.dropout,
-            embd_pdrop=arch.dropout,
-            attn_pdrop=arch.dropout,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id,
-            num_labels=1,
-        )
+        config = gpt2_config(tok, arch, num_labels=1)
         model = AutoModelForTokenClassification.from_config(config)
     tok.padding_side = "right"
     model.train()  # from_pretrained returns eval mode; dropout (when configured) must be on in training
