@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import itertools
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Callable
 
 import hydra
@@ -25,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 from qstar.config import CONFIG_MODULE, store_schemas
 from qstar.errors import QstarError
 from qstar.plugins import KINDS, Command, Registry, check_finite, make_plugin_manager
-from qstar.runs import check_scorer
+from qstar.runs import check_scorer, make_out_dir
 from qstar.tree import DataError
 
 EXTRA_COMPONENTS = {"prm": "scorer", "orm": "scorer", "tree_search": "search"}  # qstar compare
@@ -52,6 +55,19 @@ def usage(registry: Registry) -> str:
     return "\n".join(lines)
 
 
+# a full disk, a read-only file system, no permission: the output cannot be written
+WRITE_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
+
+
+def write_error(e: OSError) -> None:
+    """One line for an output that cannot be written; any other OSError is a bug and propagates."""
+    if e.errno not in WRITE_ERRORS:
+        raise e
+    fail(
+        f"cannot write {e.filename or 'the output'}: {e.strerror}; free space or pick a writable out_dir, then rerun (finished work is kept)"
+    )
+
+
 def _runner(command: Command, registry: Registry) -> Callable[[DictConfig], None]:
     def run(cfg: DictConfig) -> None:
         from transformers.utils import logging as hf_logging  # deferred: --help, --cfg and bad input never need it
@@ -61,6 +77,8 @@ def _runner(command: Command, registry: Registry) -> Callable[[DictConfig], None
             command.function(cfg, registry)
         except (QstarError, DataError) as e:
             fail(str(e))
+        except OSError as e:
+            write_error(e)
 
     return run
 
@@ -107,11 +125,11 @@ def _sweep_combinations(overrides: list[str]) -> list[list[str]]:
     return [list(c) for c in itertools.islice(itertools.product(*axes), MAX_SWEEP_CHECKS)]
 
 
-def _compose(command: str, overrides: list[str]) -> DictConfig:
+def _compose(command: str, overrides: list[str], hydra_config: bool = False) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            return compose(config_name=command, overrides=overrides)
+            return compose(config_name=command, overrides=overrides, return_hydra_config=hydra_config)
     finally:
         GlobalHydra.instance().clear()
 
@@ -184,6 +202,10 @@ def _validate(command: str, overrides: list[str], registry: Registry) -> None:
         except (HydraException, OmegaConfBaseException, ValueError) as e:
             first = next((line for line in str(e).splitlines() if line.strip()), str(e))
             fail(f"invalid override ({' '.join(job)}): {first}; see `qstar {command} --cfg job`")
+        for o in job:  # Hydra merges a dict value into the dict there: `key={}` would change nothing
+            key, _, value = o.partition("=")
+            if value.strip() == "{}" and not key.startswith(("+", "~")) and OmegaConf.select(cfg, key):
+                fail(f"{key}={{}} changes nothing: Hydra merges a dict into {key}; drop entries with ~{key}.<name> instead")
         try:
             check_finite(OmegaConf.to_container(cfg, resolve=True), "")  # no NaN or infinity anywhere (model, trainer …)
             OmegaConf.to_object(cfg)  # the command's schema checks itself (model, trainer, limit …)
@@ -232,11 +254,32 @@ def main(argv: list[str] | None = None) -> None:
     flags = list(rest)
     for o in args.overrides:
         flags.remove(o)
-    sys.argv = [f"qstar {command}", *flags, *args.overrides]  # Hydra's argparse wants overrides last
+    run_dir = [f"hydra.run.dir={o.split('=', 1)[1]}" for o in args.overrides if o.startswith("out_dir=")][-1:]
+    if args.multirun or run_dir and run_dir[0].split("=", 1)[1].strip("'\" ") in ("", "null", "~"):
+        run_dir = []
+    just_show = args.help or args.hydra_help or args.shell_completion or args.cfg or args.info
+    if run_dir and not just_show:  # created now: Hydra's own attempt would end in a traceback
+        try:
+            make_out_dir(Path(str(_compose(command, args.overrides).out_dir)))
+        except QstarError as e:
+            fail(str(e))
+    if not run_dir and not os.access(os.getcwd(), os.W_OK) and not just_show:
+        hydra_run = OmegaConf.to_container(_compose(command, args.overrides, hydra_config=True).hydra, resolve=False)
+        if hydra_run["run"]["dir"] != "." or hydra_run["output_subdir"]:
+            fail(
+                f"the working directory {os.getcwd()} is not writable: pass out_dir=<a writable directory> (qstar {command} writes its run there)"
+            )
+    # With out_dir=, Hydra's run directory (and its .hydra record of the composed config) is out_dir:
+    # nothing is written in the working directory, which may be read-only.
+    sys.argv = [f"qstar {command}", *flags, *args.overrides, *run_dir]  # Hydra's argparse wants overrides last
     app = hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=command)(
         _runner(registry.commands[command], registry)
     )
-    app()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises (rather than printing and exiting 1): a write error is caught here
+    try:
+        app()
+    except OSError as e:  # Hydra's own .hydra files, written before the command runs
+        write_error(e)
 
 
 if __name__ == "__main__":

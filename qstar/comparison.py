@@ -73,6 +73,8 @@ def apply(cfg: DictConfig, overrides: list[str], command: str = "eval") -> DictC
 def points(cfg: DictConfig) -> list[dict[str, Any]]:
     """Every (setting, strategy, value) of the comparison, with its composed config."""
     comp = cfg.comparison
+    if not comp.settings:
+        raise QstarError(f"comparison.settings is empty: name at least one of {', '.join(comp.scorers)}")
     unknown = [s for s in comp.settings if s not in comp.scorers]
     if unknown:
         raise QstarError(f"comparison.settings has {unknown[0]!r}, which comparison.scorers does not define: use {', '.join(comp.scorers)}")

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 from qstar.engine import Tree
 from qstar.errors import QstarError
 from qstar.seeding import stable_int
-from qstar.tree import DataError
+from qstar.tree import MAX_STEP_CHARS, DataError
 
 
 def verdict(tree: Tree, node):
@@ -139,6 +139,9 @@ def check_record(r: dict, where: str, qstar: bool = True) -> None:
     steps = r["completions"]
     if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
         raise DataError(f'{where}: "completions" must be a list of step texts')
+    long = next((i for i, s in enumerate(steps) if len(s) > MAX_STEP_CHARS), None)
+    if long is not None:
+        raise DataError(f"{where}: step {long} is {len(steps[long]):,} characters, more than any step qstar writes ({MAX_STEP_CHARS:,})")
     for key, ok in (("labels", lambda x: isinstance(x, bool) or _unit(x)), ("soft_labels", _unit), ("node_ids", lambda x: type(x) is int)):
         if key not in r or (key == "soft_labels" and r[key] is None and not qstar):
             continue

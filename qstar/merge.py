@@ -14,10 +14,12 @@ from omegaconf import DictConfig
 
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text
+from qstar.labels import check_record, iter_label_lines
 from qstar.runs import console, load_trees, output_dir, summarize
 from qstar.runs import first_difference as _first_difference
 from qstar.runs import get_key as _get
 from qstar.shards import MANIFEST, OUTPUT_OF, in_shard, parse_shard
+from qstar.tree import DataError, iter_results
 
 
 def merge(cfg: DictConfig) -> Path:
@@ -27,11 +29,7 @@ def merge(cfg: DictConfig) -> Path:
         raise QstarError("qstar merge needs inputs=[<shard dir>,...]: the out_dirs of runs made with shard=i/n")
     if cfg.get("out_dir") and any(Path(cfg.out_dir).resolve() == d.resolve() for d in inputs):
         raise QstarError(f"out_dir={cfg.out_dir} is one of the inputs: the merge would write over a shard; pick another out_dir")
-    runs = []
-    for d in inputs:
-        if not (d / MANIFEST).is_file():
-            raise QstarError(f"{d} has no {MANIFEST}: merge the out_dirs of qstar search/eval/label runs made with shard=i/n")
-        runs.append((d, json.loads((d / MANIFEST).read_text())))
+    runs = [(d, _read_manifest(d)) for d in inputs]
     first_dir, first = runs[0]
     for d, run in runs[1:]:
         if run["command"] != first["command"]:
@@ -61,6 +59,19 @@ def merge(cfg: DictConfig) -> Path:
     if missing:
         raise QstarError(f"shard {missing[0]}/{n} is missing: pass its out_dir too (or run it with shard={missing[0]}/{n})")
     name = OUTPUT_OF[first["command"]]
+    for d, _ in runs:  # every shard read through its format's reader before anything is written
+        f = d / name
+        if not f.is_file():
+            continue
+        try:
+            if name == "labels.jsonl":
+                for n_line, record in iter_label_lines(f):
+                    check_record(record, f"{f}:{n_line}")
+            else:
+                for _ in iter_results(f):
+                    pass
+        except DataError as e:  # a worker killed mid-write leaves a torn last line; its own rerun drops it
+            raise QstarError(f"{e}; rerun that shard to repair it, then merge again") from None
     by_problem: dict[str, list[str]] = {}
     where: dict[str, Path] = {}
     for d, _ in runs:
@@ -97,3 +108,21 @@ def merge(cfg: DictConfig) -> Path:
         console.print(f"merged {n} shards: {summary['solved']}/{summary['problems']} solved")
     console.print(f"{name}: {out / name}")
     return out / name
+
+
+def _read_manifest(d: Path) -> dict:
+    """A shard's ``run.json``, checked: a JSON object naming a shardable command, its config and selection."""
+    f = d / MANIFEST
+    if not f.is_file():
+        raise QstarError(f"{d} has no {MANIFEST}: merge the out_dirs of qstar search/eval/label runs made with shard=i/n")
+    try:
+        run = json.loads(f.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise QstarError(f"{f} is not JSON: the shard's run record is damaged; rerun that shard into a fresh out_dir") from None
+    if not isinstance(run, dict) or not {"command", "config", "selection", "shard"} <= set(run):
+        raise QstarError(f"{f} is not a qstar run record (command, config, selection, shard): rerun that shard into a fresh out_dir")
+    if run["command"] not in OUTPUT_OF:
+        raise QstarError(f"{f} names command {run['command']!r}: merge joins the shards of {', '.join(OUTPUT_OF)} runs")
+    if not isinstance(run["selection"], list) or not isinstance(run["config"], dict):
+        raise QstarError(f"{f} is not a qstar run record (its selection or config is malformed): rerun that shard into a fresh out_dir")
+    return run

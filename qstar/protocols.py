@@ -230,9 +230,11 @@ OPTIONAL: dict[str, dict[str, str]] = {
         "lookahead": "bool, default False: a rule-based scorer with exact look-ahead makes the oracle setting",
         "aggregate": 'str, default "min": how step scores fold into a path score (min, prod, last, mean)',
         "policy_weight": "float, default 0: the step score is multiplied by π(step)^w, the policy's prior",
+        "max_score": "float, default None (unbounded): no score exceeds it; a search that prunes at or above it is refused",
     },
     "search": {
         "needs_scorer": "bool, default False: the command refuses to run the search without scorer=",
+        "prunes_at": "(option, value), default None: states scoring at or below value are dropped (checked against max_score)",
     },
     "labeler": {
         "needs_policy": "bool, default True: False when the labeler never asks for rollouts (no model is loaded)",

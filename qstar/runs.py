@@ -55,6 +55,10 @@ def check_scorer(search: Any, scorer: Any) -> None:
     """Refuse a search that declares ``needs_scorer`` when no scorer is configured."""
     if scorer is None and getattr(search, "needs_scorer", False):
         raise QstarError(f"search {search.name!r} needs a scorer: add scorer=<name> (e.g. scorer=verifier)")
+    prunes_at, top = getattr(search, "prunes_at", None), getattr(scorer, "max_score", None)
+    if prunes_at is not None and top is not None and prunes_at[1] >= top:
+        option, value = prunes_at
+        raise QstarError(f"{option}={value} drops every state: scorer {scorer.name!r} scores at most {top}; use a value below {top}")
 
 
 def load_trees(path: str) -> list[SearchResult]:
@@ -132,6 +136,11 @@ def output_dir(cfg: DictConfig, command: str) -> Path:
             out = Path(HydraConfig.get().runtime.output_dir)
         except ValueError:  # composed outside a Hydra run (tests): a fresh timestamped directory
             out = Path("runs") / command / time.strftime("%Y-%m-%d_%H-%M-%S")
+    return make_out_dir(out)
+
+
+def make_out_dir(out: Path) -> Path:
+    """Create ``out`` (and its parents) or say in one line why it cannot be the run's directory."""
     if out.exists() and not out.is_dir():
         raise QstarError(f"out_dir={out} is an existing file, not a directory: pick another out_dir")
     try:

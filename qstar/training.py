@@ -13,6 +13,7 @@ and RNG states all continue exactly.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,6 +92,52 @@ def _check_trainer(cfg: "TrainerConfig") -> None:
         raise QstarError(f"trainer.num_nodes={cfg.num_nodes}: must be at least 1")
     if cfg.accelerator not in ACCELERATORS:
         raise QstarError(f"trainer.accelerator={cfg.accelerator!r}: choose one of {', '.join(ACCELERATORS)}")
+    if not cfg.val_check_interval > 0:
+        raise QstarError(f"trainer.val_check_interval={cfg.val_check_interval}: a fraction of an epoch in (0, 1] or a step count ≥ 1")
+    if cfg.check_val_every_n_epoch is not None and cfg.check_val_every_n_epoch < 1:
+        raise QstarError(f"trainer.check_val_every_n_epoch={cfg.check_val_every_n_epoch}: must be at least 1")
+    if cfg.gradient_clip_val < 0:
+        raise QstarError(f"trainer.gradient_clip_val={cfg.gradient_clip_val}: a gradient norm bound ≥ 0 (0 = no clipping)")
+    if str(cfg.precision) not in PRECISIONS:
+        raise QstarError(f"trainer.precision={cfg.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if cfg.max_time is not None and not re.fullmatch(r"\d+:\d\d:\d\d:\d\d", str(cfg.max_time)):
+        raise QstarError(f"trainer.max_time={cfg.max_time!r}: write it as DD:HH:MM:SS, e.g. 00:02:00:00 for two hours")
+    if not _devices_ok(cfg.devices):
+        raise QstarError(f"trainer.devices={cfg.devices!r}: a count ≥ 1, -1 (all), auto, or a list of device ids")
+
+
+# the precisions lightning.Trainer accepts (its _PRECISION_INPUT_STR), checked when a config is
+# composed: Lightning itself is imported only when training starts
+PRECISIONS = (
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    "transformer-engine",
+    "transformer-engine-float16",
+    "32",
+    "16",
+    "bf16",
+    "64",
+)
+
+
+def _devices_ok(devices: Any) -> bool:
+    if isinstance(devices, bool):
+        return False
+    if isinstance(devices, int):
+        return devices >= 1 or devices == -1
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text in ("auto", "-1"):
+            return True
+        ids = [x.strip() for x in text.split(",") if x.strip()]
+        return bool(ids) and all(x.isdigit() for x in ids) and (len(ids) > 1 or text.endswith(",") or int(ids[0]) >= 1)
+    if isinstance(devices, (list, tuple)):
+        return bool(devices) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in devices)
+    return False
 
 
 def check_available(cfg: "TrainerConfig") -> None:
@@ -153,9 +200,24 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
 
 
 def _global_step(ckpt: Path) -> int:
+    import warnings
+
     import torch
 
-    return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
+    try:  # weights_only: a checkpoint's pickled code is never run, a payload is refused here
+        with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before refusing it
+            warnings.simplefilter("ignore")
+            return int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"])
+    except Exception as e:
+        import pickle
+
+        if isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e):
+            why = "not a checkpoint of tensors that torch loads safely; pickled code in it is never run"
+        else:
+            why = str(e).strip().splitlines()[0][:80] if str(e).strip() else type(e).__name__
+        raise QstarError(
+            f"cannot resume from {ckpt} ({why}): it is damaged or not a Lightning checkpoint; move it away and rerun without resume=true"
+        ) from None
 
 
 def _trim_log(path: Path, step: int) -> None:
@@ -194,8 +256,9 @@ def fit(trainer, module, datamodule, out_dir: Path, resume: bool) -> dict[str, A
         if not last.exists():
             raise QstarError(f"resume=true but {last} does not exist: run once without resume first")
         ckpt_path = str(last)
+        step = _global_step(last)  # every rank: a damaged checkpoint stops them all with one line
         if trainer.is_global_zero:
-            _trim_log(out_dir / "logs" / "metrics.csv", _global_step(last))
+            _trim_log(out_dir / "logs" / "metrics.csv", step)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)  # FinalCheckpoint writes last.ckpt at the end
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if not is_global_zero():

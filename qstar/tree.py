@@ -139,6 +139,11 @@ class SearchResult:
         return [by_id[i].step for i in self.path if by_id[i].parent is not None]
 
 
+# A step is one reasoning step (a line, a paragraph): a longer "step" is a damaged or foreign file,
+# and would be tokenized whole and cut at the model's context without a word.
+MAX_STEP_CHARS = 20_000
+
+
 def _check_structure(result: "SearchResult") -> None:
     """A tree as qstar writes it: node ``i`` has id ``i``; node 0, the root, alone has no parent;
     every other node's parent comes before it (so no cycle, one root, unique ids); the path runs
@@ -159,6 +164,8 @@ def _check_structure(result: "SearchResult") -> None:
             raise DataError(f"node {i} has parent {n.parent!r}: a node's parent must be an earlier node (one root, no cycle)")
         if not isinstance(n.step, str):
             raise DataError(f"node {i}'s step is {type(n.step).__name__}, not text")
+        if len(n.step) > MAX_STEP_CHARS:
+            raise DataError(f"node {i}'s step is {len(n.step):,} characters, more than any step qstar writes ({MAX_STEP_CHARS:,})")
         if not isinstance(n.scores, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in n.scores.values()):
             raise DataError(f"node {i}'s scores must map names to numbers")
     path = result.path

@@ -50,6 +50,91 @@ def _tree_with(nodes: list[dict], pid: str = "p") -> str:
     return json.dumps(base)
 
 
+def _gsm8k_dirs(tmp: Path) -> dict[str, str]:
+    """GSM8K task.path directories a careless download or hand edit leaves."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = {
+        "notparquet": None,
+        "latin1": b'{"question": "caf\xe9?", "answer": "#### 1"}\n',
+        "number": b"42\n",
+        "qnumber": b'{"question": 5, "answer": "#### 1"}\n',
+        "nohash": b'{"question": "How many?", "answer": "Five"}\n',
+        "empty": b"",
+        "columns": None,
+    }
+    out = {}
+    for name, content in rows.items():
+        d = tmp / f"gsm8k-{name}"
+        (d / "main").mkdir(parents=True)
+        if name == "notparquet":
+            (d / "main" / "test-00000-of-00001.parquet").write_text("not parquet")
+        elif name == "columns":
+            pq.write_table(pa.table({"q": ["How many?"], "a": ["#### 1"]}), d / "main" / "test-00000-of-00001.parquet")
+        else:
+            (d / "test.jsonl").write_bytes(content)
+        out[f"GSM_{name.upper()}"] = str(d)
+    return out
+
+
+def _model_dirs(tmp: Path, policy_dir: Path) -> dict[str, str]:
+    """Exports damaged after training: ILQL heads, a checkpoint, a reward model's config or tokenizer."""
+    import pickle
+
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from qstar.models import resolve_path
+
+    out = {}
+    for name, content in {"empty": b"", "corrupt": b"\x00\x01 not safetensors" * 8}.items():
+        d = tmp / f"ilql-{name}"
+        shutil.copytree(policy_dir, d)
+        (d / "ilql_heads.safetensors").write_bytes(content)
+        out[f"ILQL_{name.upper()}"] = str(d)
+
+    class Payload:  # a pickle that would run code when loaded: never loaded (weights_only)
+        def __reduce__(self):
+            return (Path.touch, (tmp / "payload-ran",))
+
+    for name, content in {"corrupt": b"not a checkpoint", "pickle": pickle.dumps({"global_step": 1, "x": Payload()})}.items():
+        d = tmp / f"ckpt-{name}"
+        (d / "checkpoints").mkdir(parents=True)
+        (d / "checkpoints" / "last.ckpt").write_bytes(content)
+        out[f"CKPT_{name.upper()}"] = str(d)
+    prm = Path(resolve_path("pkg://qstar_game24/prm"))
+    nodelim = tmp / "prm-no-delimiter"
+    shutil.copytree(prm, nodelim)
+    config = json.loads((nodelim / "config.json").read_text())
+    del config["qstar_reward"]["step_delimiter"]
+    (nodelim / "config.json").write_text(json.dumps(config))
+    othertok = tmp / "prm-other-tokenizer"
+    shutil.copytree(prm, othertok)
+    words = Tokenizer(models.WordLevel({f"w{i}": i for i in range(5000)} | {"[UNK]": 5000}, unk_token="[UNK]"))
+    PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", pad_token="[UNK]").save_pretrained(othertok)
+    out |= {"PRM_NODELIM": str(nodelim), "PRM_OTHERTOK": str(othertok)}
+    return out
+
+
+def _merge_inputs(tmp: Path) -> dict[str, str]:
+    """Shard directories whose run record or trees are damaged."""
+    record = {"command": "search", "shard": "0/1", "config": {}, "selection": ["p"]}
+    cycle = _tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": 2}, {"id": 2, "parent": 1}])
+    out = {}
+    for name, run_json, trees in (
+        ("notjson", "{not json", _tree_line(path=())),
+        ("command", json.dumps({**record, "command": "train"}), _tree_line(path=())),
+        ("badtree", json.dumps(record), cycle),
+    ):
+        d = tmp / f"shard-{name}"
+        d.mkdir()
+        (d / "run.json").write_text(run_json)
+        (d / "trees.jsonl").write_text(trees + "\n")
+        out[f"SHARD_{name.upper()}"] = str(d)
+    return out
+
+
 def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
     (tmp / "a-file").write_text("x")
     (tmp / "cycle.jsonl").write_text(_tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": 2}, {"id": 2, "parent": 1}]) + "\n")
@@ -79,6 +164,9 @@ def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
     }.items():
         (tmp / f"{name}.jsonl").write_text(json.dumps({**good, **change}) + "\n")
     (tmp / "number-line.jsonl").write_text("42\n")
+    (tmp / "good-labels.jsonl").write_text(json.dumps(good) + "\n")
+    (tmp / "long-step-labels.jsonl").write_text(json.dumps({**good, "completions": ["1" * 100_000]}) + "\n")
+    (tmp / "long-step.jsonl").write_text(_tree_with([{"id": 0, "parent": None}, {"id": 1, "parent": 0, "step": "1" * 100_000}]) + "\n")
     (tmp / "latin1.jsonl").write_bytes(b'{"caf\xe9": 1}\n')
     (tmp / "empty.jsonl").write_text("")
     (tmp / "missing-node.jsonl").write_text(_tree_line() + "\n")
@@ -105,6 +193,12 @@ def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
         "DUPS": str(tmp / "dups.jsonl"),
         "HTMLDATA": str(tmp / "trees.html"),
         "SHARDA": str(tmp / "shard-a"),
+        "GOODLABELS": str(tmp / "good-labels.jsonl"),
+        "LONGSTEP": str(tmp / "long-step.jsonl"),
+        "LONGSTEPLABELS": str(tmp / "long-step-labels.jsonl"),
+        **_gsm8k_dirs(tmp),
+        **_model_dirs(tmp, policy_dir),
+        **_merge_inputs(tmp),
         **{
             name.upper().replace("-", "_"): str(tmp / f"{name}.jsonl")
             for name in ("labels-number", "soft-out-of-range", "soft-strings", "prompt-null", "ids-length", "problem-list", "number-line")
@@ -282,6 +376,48 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["view", "{HTMLDATA}"], ["overwrite its own data file", "out=<another name>.html"]),
     (["merge", "inputs=[{SHARDA},{FRESH}]", "out_dir={SHARDA}"], ["is one of the inputs", "pick another out_dir"]),
     (["train", "optimizer=ilql", "optimizer.val_percent=150"], ["optimizer.val_percent=150", "[0, 100)"]),
+    # task files: one reader (qstar_gsm8k) checks every row of JSONL and parquet
+    (["eval", "task=gsm8k", "task.path={GSM_NOTPARQUET}"], ["parquet: not a parquet file", "JSONL"]),
+    (["eval", "task=gsm8k", "task.path={GSM_LATIN1}"], ["test.jsonl:1: not UTF-8"]),
+    (["eval", "task=gsm8k", "task.path={GSM_NUMBER}"], ["test.jsonl:1", "JSON object", "not int"]),
+    (["eval", "task=gsm8k", "task.path={GSM_QNUMBER}"], ["test.jsonl:1", '"question" must be non-empty text']),
+    (["eval", "task=gsm8k", "task.path={GSM_NOHASH}"], ["test.jsonl:1", 'does not end with "#### <number>"']),
+    (["eval", "task=gsm8k", "task.path={GSM_EMPTY}"], ["holds no test rows"]),
+    (["eval", "task=gsm8k", "task.path={GSM_COLUMNS}"], ["no question, answer column", "it has q, a"]),
+    # damaged exports and checkpoints
+    (["solve", "expander=ilql", "model.name_or_path={ILQL_EMPTY}"], ["cannot load", "ilql_heads.safetensors", "optimizer=ilql"]),
+    (
+        ["train", "optimizer=ilql", "model.name_or_path={ILQL_CORRUPT}", "data={GOODLABELS}", "trainer.max_steps=1"],
+        ["cannot load", "ilql_heads.safetensors"],
+    ),
+    (["train", "resume=true", "out_dir={CKPT_CORRUPT}"], ["cannot resume from", "last.ckpt", "damaged", "without resume=true"]),
+    (["train", "resume=true", "out_dir={CKPT_PICKLE}"], ["cannot resume from", "last.ckpt"]),
+    (["solve", "scorer=prm", "scorer.model={PRM_NODELIM}"], ["qstar_reward needs kind", "step_delimiter", "optimizer=prm"]),
+    (["solve", "scorer=prm", "scorer.model={PRM_OTHERTOK}"], ["tokenizer has 5001 tokens but the model embeds 1258", "another model"]),
+    (["compare", "prm.model={PRM_NODELIM}", "limit=1"], ["step_delimiter"]),
+    (["merge", "inputs=[{SHARD_NOTJSON}]", "out_dir={FRESH}/m1"], ["run.json is not JSON", "rerun that shard"]),
+    (["merge", "inputs=[{SHARD_COMMAND}]", "out_dir={FRESH}/m2"], ["run.json names command 'train'", "search, eval, label"]),
+    (["merge", "inputs=[{SHARD_BADTREE}]", "out_dir={FRESH}/m3"], ["trees.jsonl:1", "no cycle", "rerun that shard"]),
+    # settings that are legal to type but cannot do what they say
+    (["eval", "comparison=game24", "comparison.settings=[]"], ["comparison.settings is empty", "learned"]),
+    (
+        ["eval", "comparison=game24", "comparison.strategies={}"],
+        ["comparison.strategies={} changes nothing", "~comparison.strategies.<name>"],
+    ),
+    (["train", "trainer.val_check_interval=0"], ["trainer.val_check_interval=0.0"]),
+    (["train", "trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1.0", "≥ 0"]),
+    (["train", "trainer.devices=0"], ["trainer.devices=0", "-1 (all)"]),
+    (["train", "trainer.max_time=abc"], ["trainer.max_time='abc'", "DD:HH:MM:SS"]),
+    (["train", "trainer.precision=banana"], ["trainer.precision='banana'", "bf16-mixed"]),
+    (["train", "optimizer=dpo", "optimizer.weight_decay=-1"], ["optimizer.weight_decay=-1.0"]),
+    (["train", "optimizer=ilql", "optimizer.num_workers=-1"], ["optimizer.num_workers=-1"]),
+    (["solve", "expander=vllm", "expander.top_k=-5"], ["expander.top_k=-5", "0 (off)"]),
+    (["solve", "expander=vllm", "expander.max_model_len=-1"], ["expander.max_model_len=-1"]),
+    (["solve", "scorer=hf-prm", "scorer.kind=token-classification", "scorer.positive_label=-1"], ["scorer.positive_label=-1"]),
+    (["solve", "search.prune=2"], ["search.prune=2.0 drops every state", "at most 1.0"]),
+    (["solve", "search=dfs", "scorer=verifier", "search.threshold=1"], ["search.threshold=1.0 drops every state"]),
+    (["label", "data={LONGSTEP}"], ["long-step.jsonl:1", "100,000 characters"]),
+    (["train", "optimizer=prm", "data={LONGSTEPLABELS}"], ["long-step-labels.jsonl:1", "100,000 characters"]),
     # other commands
     (["plugins", "foo=1"], ["'foo'"]),
     (["sovle"], ["unknown command 'sovle'"]),
@@ -333,3 +469,17 @@ def test_bad_input_is_one_line_and_exit_2(args, needles, files, tmp_path, monkey
 def test_the_real_binary_exits_2(args, tmp_path):
     proc = run_cli(*args, cwd=tmp_path)
     assert_one_line(proc.returncode, proc.stdout, proc.stderr, [args[-1].split(",")[-1].split("=")[0]])
+
+
+def test_a_pickled_payload_in_a_checkpoint_is_refused_and_never_run(files, tmp_path, monkeypatch, capsys):
+    import pickle
+
+    ckpt = Path(files["CKPT_PICKLE"]) / "checkpoints" / "last.ckpt"
+    marker = ckpt.parents[2] / "payload-ran"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "resume=true", f"out_dir={ckpt.parents[1]}"])
+    assert_one_line(exc.value.code, *capsys.readouterr(), ["cannot resume from"])
+    assert not marker.exists()
+    pickle.loads(ckpt.read_bytes())  # what an unsafe load would have done
+    assert marker.exists()

@@ -5,6 +5,9 @@ untouched (search, label and train alike)."""
 from __future__ import annotations
 
 import json
+import subprocess
+
+import pytest
 
 from conftest import run_cli
 
@@ -73,3 +76,46 @@ def test_view_and_merge_never_write_over_their_inputs(tmp_path):
     proc = run_cli("merge", f"inputs=[{a},{b}]", f"out_dir={a}", cwd=tmp_path)
     assert f"out_dir={a} is one of the inputs" in _one_line(proc)
     assert (a / "trees.jsonl").read_text() == record and sorted(p.name for p in a.iterdir()) == ["trees.jsonl"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB file system of its own (tmpfs), to fill and to make read-only: needs mount rights."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+BEST_OF = ["search", "split=val", "search=best-of-n", "search.n=8", "scorer=verifier", "progress=false"]
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_finishes_the_run(small_disk, tmp_path):
+    (small_disk / "fill").write_bytes(b"\0" * 200 * 1024)
+    out = small_disk / "out"
+    full = run_cli(*BEST_OF, "limit=40", f"out_dir={out}", cwd=tmp_path)
+    assert "No space left on device; free space or pick a writable out_dir, then rerun" in _one_line(full)
+    text = (out / "trees.jsonl").read_text() if (out / "trees.jsonl").exists() else ""
+    done = text[: text.rfind("\n") + 1].splitlines()  # whole lines; a torn last one is dropped by the rerun
+    assert len(done) < 40
+    (small_disk / "fill").unlink()
+    rerun = run_cli(*BEST_OF, "limit=40", f"out_dir={out}", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    trees = (out / "trees.jsonl").read_text().splitlines()
+    assert trees[: len(done)] == done and len(trees) == 40  # what was written stays; the rest is added
+    alone = run_cli(*BEST_OF, "limit=40", f"out_dir={tmp_path / 'alone'}", cwd=tmp_path)
+    assert [json.loads(t)["path"] for t in trees] == [
+        json.loads(t)["path"] for t in (tmp_path / "alone" / "trees.jsonl").read_text().splitlines()
+    ]
+    assert alone.returncode == 0
+
+
+def test_a_read_only_working_directory_needs_only_a_writable_out_dir(small_disk, tmp_path):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    ok = run_cli(*BEST_OF, "limit=1", f"out_dir={tmp_path / 'out'}", cwd=small_disk)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out" / ".hydra" / "config.yaml").is_file()  # the composed config is kept with the run
+    refused = run_cli(*BEST_OF, "limit=1", cwd=small_disk)
+    assert f"the working directory {small_disk} is not writable: pass out_dir=" in _one_line(refused)

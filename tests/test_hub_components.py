@@ -109,6 +109,12 @@ def test_token_classification_prm_is_the_positive_class_probability(prm_dirs):
     [
         ({"good_token": "a b"}, "scorer.good_token='a b' is 2 tokens for this tokenizer: it must be exactly one"),
         ({"kind": "token-classification", "positive_label": 2}, "scorer.positive_label=2: {model!r} has 2 classes (0–1)"),
+        # a tag or token the tokenizer lacks reads as [UNK]: the scores would mean nothing
+        (
+            {"step_tag": " <step>"},
+            "scorer.step_tag=' <step>' is unknown to {model!r}'s tokenizer (it encodes as [UNK]): set the tag the PRM was trained with",
+        ),
+        ({"good_token": "yes"}, "scorer.good_token='yes' is unknown to this tokenizer (it encodes as [UNK]): set the PRM's own token"),
     ],
 )
 def test_external_prm_bad_settings_are_one_line(prm_dirs, overrides, message):
@@ -118,6 +124,8 @@ def test_external_prm_bad_settings_are_one_line(prm_dirs, overrides, message):
     assert str(e.value) == message.format(model=model)
     with pytest.raises(QstarError, match="scorer.kind='value': choose plus-minus or token-classification"):
         ExternalPRMConfig(model=model, kind="value")
+    with pytest.raises(QstarError, match=r"scorer.positive_label=-1: a class index is 0 or more"):
+        ExternalPRMConfig(model=model, kind="token-classification", positive_label=-1)
 
 
 def test_a_chat_template_wraps_the_task_prompt_once(tmp_path):

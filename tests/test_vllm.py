@@ -67,6 +67,13 @@ def test_vllm_sampled_steps_are_legal_steps_and_independent_of_the_batch(compare
 
 
 @pytest.mark.vllm
+def test_a_prompt_longer_than_the_context_is_one_line(compared):
+    assert compared["too_long"].endswith(
+        "does not fit the context of 128 tokens (expander.max_model_len): raise expander.max_model_len, or 0 for the model's own"
+    )
+
+
+@pytest.mark.vllm
 def test_vllm_does_not_charge_cached_prompt_tokens(compared):
     first, again = compared["prompt_tokens_first"], compared["prompt_tokens_again"]
     lengths = [len(p) for p in compared["vllm_greedy_tokens"]]

@@ -15,6 +15,7 @@ scorer (majority vote), searches are in the *learned* setting.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -72,22 +73,60 @@ def _read_rows(path: Path, split: str) -> list[dict]:
         raise QstarError(f"task.path={path} does not exist: point it at GSM8K's test.jsonl or a dataset directory")
     rows: list[dict] = []
     for f in files:
-        if f.suffix == ".parquet":
-            import pyarrow.parquet as pq
+        rows += _read_parquet(f) if f.suffix == ".parquet" else _read_jsonl(f)
+    if not rows:
+        raise QstarError(f"task.path={path} holds no {split} rows: point it at a GSM8K file with questions in it")
+    return rows
 
-            rows += pq.read_table(f, columns=["question", "answer"]).to_pylist()
-            continue
-        for n, line in enumerate(f.read_text().splitlines(), 1):
+
+def _check_row(where: str, row) -> dict:
+    """One GSM8K row as read from any file: text question and answer, the answer ending ``#### N``."""
+    if not isinstance(row, dict):
+        raise QstarError(f'{where}: a GSM8K row is a JSON object {{"question", "answer"}}, not {type(row).__name__}')
+    missing = [k for k in ("question", "answer") if k not in row]
+    if missing:
+        raise QstarError(f'{where}: a GSM8K row needs "question" and "answer" (missing {", ".join(missing)})')
+    for key in ("question", "answer"):
+        if not isinstance(row[key], str) or not row[key].strip():
+            raise QstarError(f'{where}: "{key}" must be non-empty text, not {type(row[key]).__name__} {str(row[key])[:40]!r}')
+    if not re.search(r"####\s*-?[\d,]*\.?\d", row["answer"]):
+        raise QstarError(f'{where}: the answer does not end with "#### <number>" (GSM8K\'s format): {row["answer"][-40:]!r}')
+    return {"question": row["question"], "answer": row["answer"]}
+
+
+def _read_jsonl(f: Path) -> list[dict]:
+    rows = []
+    with f.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise QstarError(f"{f}:{n}: not UTF-8 text; GSM8K files are UTF-8 JSONL") from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 raise QstarError(f'{f}:{n}: not JSON; GSM8K rows are {{"question", "answer"}} lines') from None
-            if not {"question", "answer"} <= set(row):
-                raise QstarError(f'{f}:{n}: a GSM8K row needs "question" and "answer"')
-            rows.append(row)
+            rows.append(_check_row(f"{f}:{n}", row))
     return rows
+
+
+def _read_parquet(f: Path) -> list[dict]:
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(f)
+    except (pyarrow.ArrowException, OSError):
+        raise QstarError(f"{f}: not a parquet file: pass the Hub's main/<split>-*.parquet or a JSONL file") from None
+    missing = [c for c in ("question", "answer") if c not in schema.names]
+    if missing:
+        raise QstarError(
+            f"{f}: no {', '.join(missing)} column (it has {', '.join(schema.names) or 'none'}): GSM8K's parquet holds question and answer"
+        )
+    table = pq.read_table(f, columns=["question", "answer"])
+    return [_check_row(f"{f}: row {i}", row) for i, row in enumerate(table.to_pylist())]
 
 
 class GSM8KTask:

@@ -186,7 +186,11 @@ def load_heads(path: str | Path, lm) -> ILQLHeads:
     if not f.is_file():
         raise QstarError(f"{path} has no {HEADS_FILE}: point at a model exported by qstar train optimizer=ilql")
     heads = ILQLHeads(lm.config.hidden_size, lm.config.vocab_size)
-    heads.load_state_dict(load_file(str(f)))
+    try:
+        heads.load_state_dict(load_file(str(f)))
+    except Exception as e:  # safetensors' own error type, or torch's for other shapes/keys
+        why = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+        raise QstarError(f"cannot load {f} ({why}): re-export it with qstar train optimizer=ilql") from None
     return heads.eval()
 
 

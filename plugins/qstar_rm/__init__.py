@@ -94,6 +94,7 @@ class RewardScorer:
     positions), so scoring every step of ``n`` rollouts costs ``n`` sequences, not ``4n``."""
 
     learned = True  # a learned judge: allowed in setting=learned
+    max_score = 1.0  # PRM·π^w: a probability times a probability
 
     def __init__(self, cfg: RewardScorerConfig, task):
         from .model import RewardModel, load_reward_model

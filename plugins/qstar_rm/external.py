@@ -46,10 +46,13 @@ class ExternalPRMConfig:
             raise QstarError("scorer.step_tag is empty: set the tag the PRM was trained with (Math-Shepherd: ' ки')")
         if self.batch_size < 1:
             raise QstarError(f"scorer.batch_size={self.batch_size}: must be at least 1")
+        if self.positive_label < 0:
+            raise QstarError(f"scorer.positive_label={self.positive_label}: a class index is 0 or more (1 for most PRMs)")
 
 
 class ExternalPRMScorer:
     learned = True
+    max_score = 1.0  # a probability
 
     def __init__(self, cfg: ExternalPRMConfig, task):
         import torch
@@ -78,10 +81,20 @@ class ExternalPRMScorer:
         self.sep_ids = self._ids(cfg.separator) if cfg.separator else []
         if not self.tag_ids:
             raise QstarError(f"scorer.step_tag={cfg.step_tag!r} is no token of {cfg.model!r}'s tokenizer")
+        unk = self.tok.unk_token_id
+        if unk is not None and unk in self.tag_ids:  # the tag would read as [UNK]: every score would mean nothing
+            raise QstarError(
+                f"scorer.step_tag={cfg.step_tag!r} is unknown to {cfg.model!r}'s tokenizer (it encodes as {self.tok.unk_token}): "
+                "set the tag the PRM was trained with"
+            )
         if cfg.kind == "plus-minus":
             self.good, self.bad = self._one(cfg.good_token, "good_token"), self._one(cfg.bad_token, "bad_token")
         else:
             n = self.model.config.num_labels
+            if n == 1 and cfg.positive_label > 1:
+                raise QstarError(
+                    f"scorer.positive_label={cfg.positive_label}: {cfg.model!r} has one output (its sigmoid is P(good)); use 1"
+                )
             if n > 1 and not 0 <= cfg.positive_label < n:
                 raise QstarError(f"scorer.positive_label={cfg.positive_label}: {cfg.model!r} has {n} classes (0–{n - 1})")
 
@@ -90,6 +103,10 @@ class ExternalPRMScorer:
 
     def _one(self, text: str, key: str) -> int:
         ids = self._ids(text)
+        if ids and ids[0] == self.tok.unk_token_id:
+            raise QstarError(
+                f"scorer.{key}={text!r} is unknown to this tokenizer (it encodes as {self.tok.unk_token}): set the PRM's own token"
+            )
         if len(ids) != 1:
             raise QstarError(f"scorer.{key}={text!r} is {len(ids)} tokens for this tokenizer: it must be exactly one")
         return ids[0]

@@ -91,6 +91,17 @@ def load_reward_model(name_or_path: str, dtype: str = "float32", device: str = "
             f"{name_or_path!r} is not a qstar reward model (no one-label head with qstar_reward in config.json): "
             "train one with `qstar train optimizer=prm`"
         )
+    if meta.get("kind") not in ("prm", "orm") or not isinstance(meta.get("step_delimiter"), str) or not meta["step_delimiter"]:
+        raise QstarError(
+            f"{name_or_path!r}: config.json's qstar_reward needs kind (prm or orm) and a step_delimiter, it holds {meta}: "
+            "re-export the model with `qstar train optimizer=prm`"
+        )
+    vocab = model.get_input_embeddings().num_embeddings
+    if len(tok) > vocab:  # another model's tokenizer: its ids would index past the embeddings
+        raise QstarError(
+            f"{name_or_path!r}: its tokenizer has {len(tok)} tokens but the model embeds {vocab}: "
+            "the tokenizer files belong to another model; save the reward model's own tokenizer beside it"
+        )
     return model.to(device).eval(), tok
 
 

@@ -49,6 +49,7 @@ class TotBFS:
 
     def __init__(self, cfg: TotBFSConfig):
         self.cfg = cfg
+        self.prunes_at = ("search.prune", cfg.prune)
 
     def run(self, tree: Tree):
         cfg = self.cfg
@@ -91,6 +92,7 @@ class DFS:
 
     def __init__(self, cfg: DFSConfig):
         self.cfg = cfg
+        self.prunes_at = ("search.threshold", cfg.threshold)
 
     def run(self, tree: Tree):
         depth_limit = self.cfg.max_depth or tree.task.max_depth

@@ -31,6 +31,7 @@ class VerifierConfig:
 
 class RuleVerifier:
     name = "verifier"
+    max_score = 1.0
     learned = False  # the task's rules: the rules setting, or the oracle with lookahead
 
     def __init__(self, cfg: VerifierConfig, task):

@@ -55,6 +55,10 @@ class VLLMExpanderConfig:
             raise QstarError(f"expander.temperature={self.temperature}: use 0 (greedy) or a positive temperature")
         if not 0 < self.top_p <= 1:
             raise QstarError(f"expander.top_p={self.top_p}: must be in (0, 1] (1 = off)")
+        if self.top_k < 0:
+            raise QstarError(f"expander.top_k={self.top_k}: use a positive k, or 0 (off)")
+        if self.max_model_len < 0:
+            raise QstarError(f"expander.max_model_len={self.max_model_len}: a context length ≥ 1, or 0 (the model's own)")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise QstarError(f"expander.gpu_memory_utilization={self.gpu_memory_utilization}: must be in (0, 1]")
         for key in (
@@ -141,6 +145,12 @@ class VLLMExpander:
 
         keys = list(seeds) if seeds is not None else [stable_int(p) for p in prompts]
         ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        longest = max((len(p) for p in ids), default=0)
+        if longest >= self.max_len:  # vLLM would refuse the request with its own multi-line error
+            raise QstarError(
+                f"a prompt of {longest} tokens does not fit the context of {self.max_len} tokens (expander.max_model_len): "
+                "raise expander.max_model_len, or 0 for the model's own"
+            )
         greedy = self.cfg.temperature <= 0
         n = 1 if greedy else k
         stop: dict = {}

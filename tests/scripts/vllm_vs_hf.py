@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from qstar.errors import QstarError
 from qstar_game24 import Game24Task
 from qstar_hf import HFExpander, HFExpanderConfig
 from qstar_segmenters import NewlineSegmenter
@@ -46,6 +47,10 @@ def main() -> None:
     out["sampled"] = [[{"text": x.text, "n": x.num_tokens, "ids": x.token_ids, "finished": x.finished} for x in g] for g in batch]
     out["sampled_alone"] = [x.text for x in alone[0]]
     out["prompts"] = prompts
+    try:  # a prompt longer than the context: one line, not vLLM's own error
+        sampled.expand([prompts[0] + " 1 2 3 4" * 40], 2)
+    except QstarError as e:
+        out["too_long"] = str(e)
     Path(sys.argv[1]).write_text(json.dumps(out))
 
 
