@@ -413,6 +413,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "optimizer=ilql", "optimizer.num_workers=-1"], ["optimizer.num_workers=-1"]),
     (["solve", "expander=vllm", "expander.top_k=-5"], ["expander.top_k=-5", "0 (off)"]),
     (["solve", "expander=vllm", "expander.max_model_len=-1"], ["expander.max_model_len=-1"]),
+    (["solve", "expander=vllm", "model=smollm2"], ["expander=vllm does not load model.gguf_file", "expander=hf"]),
     (["solve", "scorer=hf-prm", "scorer.kind=token-classification", "scorer.positive_label=-1"], ["scorer.positive_label=-1"]),
     (["solve", "search.prune=2"], ["search.prune=2.0 drops every state", "at most 1.0"]),
     (["solve", "search=dfs", "scorer=verifier", "search.threshold=1"], ["search.threshold=1.0 drops every state"]),

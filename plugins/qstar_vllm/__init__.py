@@ -101,6 +101,10 @@ def engine_args(cfg: VLLMExpanderConfig, model_cfg, path: str) -> dict:
 
 class VLLMExpander:
     def __init__(self, cfg: VLLMExpanderConfig, model_cfg, segmenter):
+        if getattr(model_cfg, "gguf_file", None):  # before vLLM is imported: its import alone takes seconds and logs
+            raise QstarError(
+                "expander=vllm does not load model.gguf_file: use expander=hf for a GGUF checkpoint, or a save_pretrained directory"
+            )
         try:
             import vllm  # noqa: F401
         except ImportError:
@@ -114,10 +118,6 @@ class VLLMExpander:
         self.cfg, self.segmenter = cfg, segmenter
         if not cfg.multiprocessing:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        if getattr(model_cfg, "gguf_file", None):
-            raise QstarError(
-                "expander=vllm does not load model.gguf_file: use expander=hf for a GGUF checkpoint, or a save_pretrained directory"
-            )
         kwargs = engine_args(cfg, model_cfg, check_model_path(model_cfg.name_or_path))
         try:
             self.llm = LLM(**kwargs)
