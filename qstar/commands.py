@@ -113,8 +113,14 @@ def solve(cfg: DictConfig, registry: Registry | None = None) -> SearchResult:
 
 def search(cfg: DictConfig, registry: Registry | None = None, components: Components | None = None) -> list[SearchResult]:
     """``qstar search``: search every problem of ``cfg.split`` into ``<out_dir>/trees.jsonl``
-    (resumable); see :func:`qstar.runs.search_split`."""
-    return search_split(cfg, components, registry)
+    (resumable; see :func:`qstar.runs.search_split`), and ``results.json``: the solve rate, the
+    budget and which problems' trees hold a right path (``covered``)."""
+    registry = registry or (components.registry if components else Registry(make_plugin_manager()))
+    results = search_split(cfg, components, registry)
+    task = components.task if components else registry.build("task", cfg.task)
+    summary = {**summarize(results, task), "config": OmegaConf.to_container(cfg, resolve=True)}
+    atomic_write_text(output_dir(cfg, "search") / "results.json", json.dumps(summary, indent=2) + "\n")
+    return results
 
 
 def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  # noqa: A001 - the command's name
@@ -223,7 +229,7 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
     registry = registry or Registry(make_plugin_manager())
     optimizer = registry.build("optimizer", cfg.optimizer)
     if cfg.data and optimizer.data_kind == "trees":  # the whole file, before any model is built
-        load_trees(cfg.data)
+        load_trees(cfg.data, unique=False)  # training may join several searches of a problem (qstar loop's rounds)
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
     if cfg.resume and not cfg.get("out_dir"):

@@ -61,15 +61,16 @@ def check_scorer(search: Any, scorer: Any) -> None:
         raise QstarError(f"{option}={value} drops every state: scorer {scorer.name!r} scores at most {top}; use a value below {top}")
 
 
-def load_trees(path: str) -> list[SearchResult]:
-    """Every tree of a ``data=`` file, read (and so checked) to its last line."""
+def load_trees(path: str, unique: bool = True) -> list[SearchResult]:
+    """Every tree of a ``data=`` file, read (and so checked) to its last line. ``unique``: a
+    problem may appear once (one search's trees); training data may join several searches."""
     if not Path(path).is_file():
         raise QstarError(f"data file {path} does not exist: pass data=<trees.jsonl written by qstar search>")
     results = list(iter_results(path))
     if not results:
         raise QstarError(f"data file {path} holds no trees: pass data=<trees.jsonl written by qstar search>")
     seen: dict[str, int] = {}
-    for i, r in enumerate(results, 1):
+    for i, r in enumerate(results if unique else [], 1):
         if r.problem.id in seen:
             raise QstarError(
                 f"data file {path} holds problem {r.problem.id!r} twice (trees {seen[r.problem.id]} and {i}): "
@@ -192,7 +193,9 @@ def search_split(cfg: DictConfig, components: Components | None = None, registry
     return results
 
 
-def summarize(results: list[SearchResult]) -> dict[str, Any]:
+def summarize(results: list[SearchResult], task: Any = None) -> dict[str, Any]:
+    """Solve rate and budget per problem; with ``task``, also the problems whose tree holds a
+    right finished path anywhere (``covered``, graded after the search by the answer check)."""
     n = max(len(results), 1)
     solved = sum(bool(r.correct) for r in results)
     per = lambda attr: sum(getattr(r.budget, attr) for r in results) / n  # noqa: E731
@@ -206,4 +209,14 @@ def summarize(results: list[SearchResult]) -> dict[str, Any]:
         "scorer_calls_per_problem": per("scorer_calls"),
         "wall_time_per_problem": per("wall_time"),
         "wall_time_total": sum(r.budget.wall_time for r in results),
+        **(
+            {"searched": [r.problem.id for r in results], "covered": [r.problem.id for r in results if right_in_tree(r, task)]}
+            if task
+            else {}
+        ),
     }
+
+
+def right_in_tree(result: SearchResult, task: Any) -> bool:
+    """Whether some finished node of the tree states an answer the task accepts."""
+    return any(n.terminal and n.answer is not None and task.is_correct(result.problem, n.answer) for n in result.nodes)

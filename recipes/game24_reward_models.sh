@@ -9,11 +9,11 @@
 # Every stage is resumable: rerun the script after a crash and it goes on where it stopped.
 set -euo pipefail
 RUN=${RUN:-runs/game24-rm}
-qstar search split=train every=6 scorer=verifier scorer.lookahead=false out_dir=$RUN/trees progress=false
+qstar search split=train every=6 search=tot-bfs scorer=verifier scorer.lookahead=false out_dir=$RUN/trees progress=false
 qstar label data=$RUN/trees/trees.jsonl labeler=mc-rollout labeler.n=8 out_dir=$RUN/labels progress=false
-qstar search split=train every=2 search.max_depth=1 scorer=verifier scorer.lookahead=false out_dir=$RUN/first-steps progress=false
+qstar search split=train every=2 search.max_depth=1 search=tot-bfs scorer=verifier scorer.lookahead=false out_dir=$RUN/first-steps progress=false
 qstar label data=$RUN/first-steps/trees.jsonl labeler=mc-rollout labeler.n=8 out_dir=$RUN/first-step-labels progress=false
-qstar search split=train every=2 search.max_depth=1 expander.temperature=1.3 scorer=verifier scorer.lookahead=false out_dir=$RUN/first-steps-t13 progress=false
+qstar search split=train every=2 search.max_depth=1 expander.temperature=1.3 search=tot-bfs scorer=verifier scorer.lookahead=false out_dir=$RUN/first-steps-t13 progress=false
 qstar label data=$RUN/first-steps-t13/trees.jsonl labeler=mc-rollout labeler.n=8 out_dir=$RUN/first-step-labels-t13 progress=false
 cat $RUN/labels/labels.jsonl $RUN/first-step-labels/labels.jsonl $RUN/first-step-labels-t13/labels.jsonl > $RUN/all-labels.jsonl
 qstar train experiment=game24_prm data=$RUN/all-labels.jsonl out_dir=$RUN/prm

@@ -419,6 +419,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["solve", "search=dfs", "scorer=verifier", "search.threshold=1"], ["search.threshold=1.0 drops every state"]),
     (["label", "data={LONGSTEP}"], ["long-step.jsonl:1", "100,000 characters"]),
     (["train", "optimizer=prm", "data={LONGSTEPLABELS}"], ["long-step-labels.jsonl:1", "100,000 characters"]),
+    (["judge"], ["qstar judge needs data=<trees.jsonl"]),
+    (["judge", "data={CYCLE}", "threshold=1.5"], ["threshold=1.5", "(0, 1)"]),
+    (["judge", "data={CYCLE}"], ["cycle.jsonl:1", "no cycle"]),
+    (["judge", "data={EMPTY}", "task=gsm8k"], ["task 'gsm8k' cannot judge reachability"]),
     # other commands
     (["plugins", "foo=1"], ["'foo'"]),
     (["sovle"], ["unknown command 'sovle'"]),

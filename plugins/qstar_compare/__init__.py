@@ -33,6 +33,7 @@ from qstar.engine import Engine, Tree, score_steps
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text, save_png
 from qstar.labels import exact_label
+from qstar.metrics import auroc
 from qstar.plugins import Registry, make_plugin_manager
 from qstar.runs import console, output_dir, progress, select_problems
 from qstar.searching import select
@@ -52,15 +53,6 @@ def _searched(engine: Engine, search, problems, path: Path, progress) -> list[Se
         todo = [p for p in problems if p.id not in writer.done]
         engine.run(search, todo, on_result=lambda r: (writer.write(r), progress()))
         return [writer.done[p.id] for p in problems]
-
-
-def _auroc(scores: list[float], gold: list[bool]) -> float | None:
-    import torch
-    from torchmetrics.functional.classification import binary_auroc
-
-    if not scores or all(gold) or not any(gold):
-        return None  # undefined with one class
-    return float(binary_auroc(torch.tensor(scores), torch.tensor([int(g) for g in gold])))
 
 
 def _plot(rows: list[dict[str, Any]], ns: list[int], path: Path, title: str) -> None:
@@ -165,19 +157,19 @@ def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]
 
     # The reward models against the task's exact step labels (evaluation only).
     gold_of = _gold(task)
-    auroc: dict[str, Any] = {}
+    aurocs: dict[str, Any] = {}
     if tree_search is not None:
         judged = [(t, n) for t in (Tree.from_result(r, task, segmenter) for r in searched) for n in t.nodes[1:] if prm.name in n.scores]
-        auroc["prm_steps_of_tree_search"] = {
-            "auroc": _auroc([n.scores[prm.name] for _, n in judged], [gold_of(t, n) for t, n in judged]),
+        aurocs["prm_steps_of_tree_search"] = {
+            "auroc": auroc([n.scores[prm.name] for _, n in judged], [gold_of(t, n) for t, n in judged]),
             "steps": len(judged),
         }
     finished = [(t, leaf) for t, ls in zip(trees, leaves) for leaf in ls if leaf.terminal]
     gold = [gold_of(t, leaf) for t, leaf in finished]
     for key, name in names.items():
-        auroc[f"{key}_finished_samples"] = {"auroc": _auroc([leaf.scores[name] for _, leaf in finished], gold), "steps": len(finished)}
+        aurocs[f"{key}_finished_samples"] = {"auroc": auroc([leaf.scores[name] for _, leaf in finished], gold), "steps": len(finished)}
     all_steps_gold = [gold_of(t, n) for t, n in steps]
-    auroc["prm_steps_of_samples"] = {"auroc": _auroc([n.scores[prm.name] for _, n in steps], all_steps_gold), "steps": len(steps)}
+    aurocs["prm_steps_of_samples"] = {"auroc": auroc([n.scores[prm.name] for _, n in steps], all_steps_gold), "steps": len(steps)}
 
     title = f"{task.name}/{cfg.split}, learned setting ({len(problems)} problems)"
     table = Table(title=title)
@@ -192,7 +184,7 @@ def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]
             f"{r['generated_tokens_per_problem']:.0f}",
         )
     console.print(table)
-    for key, v in auroc.items():
+    for key, v in aurocs.items():
         shown = "n/a (one class)" if v["auroc"] is None else f"{v['auroc']:.3f}"
         console.print(f"AUROC vs exact step labels, {key.replace('_', ' ')}: {shown} ({v['steps']} steps)")
     summary = {
@@ -200,7 +192,7 @@ def compare(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]
         "split": cfg.split,
         "problems": len(problems),
         "rows": rows,
-        "auroc": auroc,
+        "auroc": aurocs,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     atomic_write_text(out / "compare.json", json.dumps(summary, indent=2) + "\n")
@@ -241,6 +233,14 @@ def qstar_register_commands(register):
         compare,
         CompareConfig,
         help="best-of-n (majority, ORM, PRM) against PRM-guided search, learned setting (Lightman et al.): table, JSON, PNG",
+    )
+    from .judge import JudgeConfig, judge
+
+    register(
+        "judge",
+        judge,
+        JudgeConfig,
+        help="a reward model against exact step labels (evaluation only): step AUROC and ProcessBench's first-error F1",
     )
 
 

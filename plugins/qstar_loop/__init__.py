@@ -53,6 +53,7 @@ from qstar.plugins import Registry, make_plugin_manager
 from qstar.runs import console, output_dir
 from qstar.shards import parse_shard
 
+POLICY_FROM = ("previous", "start")
 LOOP_DATA = ("trees", "labels")  # what a round hands the policy optimizer: its searched trees or its step labels
 
 
@@ -79,6 +80,8 @@ class LoopConfig:
     )  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
     prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
     policy_steps: int = 200  # policy training steps per round
+    policy_from: str = "previous"  # each round's policy starts from: previous (the last round's) | start (start_policy: ReST-EM, STaR)
+    policy_keep_rounds: bool = False  # each round's policy also trains on the data (trees or labels) of every earlier round
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
     generate_overrides: list = field(
         default_factory=list
@@ -105,6 +108,10 @@ class LoopConfig:
         for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
+        if self.policy_from not in POLICY_FROM:
+            raise QstarError(
+                f"policy_from={self.policy_from!r}: choose previous (fine-tune the last round's policy) or start (retrain from start_policy)"
+            )
         for key in ("train_limit", "eval_limit", "label_perturb"):
             if getattr(self, key) < 0:
                 raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
@@ -197,6 +204,8 @@ class Loop:
             info["generated_tokens"] = _label_tokens(d)
         if args[0] == "eval":
             info["results"] = json.loads((d / "results.json").read_text())
+        if args[0] == "judge":
+            info["judge"] = json.loads((d / "judge.json").read_text())
         atomic_write_text(done, json.dumps(info, indent=2) + "\n")
         return info
 
@@ -248,7 +257,19 @@ class Loop:
             "eval-search",
             ["eval", *self.common, *split, "search=tot-bfs", "scorer=prm", f"scorer.model={prm}", "setting=learned", *c.search_overrides],
         )
-        return {"greedy": greedy["results"], "search": searched["results"], "wall_time": greedy["wall_time"] + searched["wall_time"]}
+        # the PRM against exact step labels and the policy's legal share, on the searched test trees (evaluation only)
+        task_args = [o for o in c.overrides if o.lstrip("+~").split("=", 1)[0].split(".")[0] in ("task", "segmenter")]
+        judged = self.stage(
+            r,
+            "judge",
+            ["judge", *task_args, f"data={self.out / f'round-{r}' / 'eval-search' / 'trees.jsonl'}", "scorer=prm", f"scorer.model={prm}"],
+        )
+        return {
+            "greedy": greedy["results"],
+            "search": searched["results"],
+            "judge": judged["judge"],
+            "wall_time": greedy["wall_time"] + searched["wall_time"] + judged["wall_time"],
+        }
 
     def prm_data(self, r: int, labels: Path) -> Path:
         """The PRM's data for round ``r``: this round's labels, after the ``prm_replay`` files and
@@ -269,6 +290,37 @@ class Loop:
         texts = [p.read_text() for p in parts]
         atomic_write_text(dest, "".join(t if t.endswith("\n") or not t else t + "\n" for t in texts))
         return dest
+
+    def policy_data(self, r: int) -> Path:
+        """The policy's data for round ``r``: this round's trees or labels, after (``policy_keep_rounds``)
+        every earlier round's, joined once into ``round-r/policy-data.jsonl``. Joined trees hold a
+        problem once per round that searched it: each is its own search, and rft keeps each
+        distinct right path once."""
+        name = "search/trees.jsonl" if self.data_kind == "trees" else "label/labels.jsonl"
+        this = self.out / f"round-{r}" / name
+        if not self.cfg.policy_keep_rounds:
+            return this
+        dest = self.out / f"round-{r}" / "policy-data.jsonl"
+        if not dest.exists():
+            texts = [(self.out / f"round-{q}" / name).read_text() for q in range(1, r + 1)]
+            atomic_write_text(dest, "".join(t if t.endswith("\n") or not t else t + "\n" for t in texts))
+        return dest
+
+    def coverage(self, r: int) -> dict:
+        """Train puzzles with at least one right finished path in some round's search so far
+        (graded after the search by the task's answer check, as eval grades its answers)."""
+        covered: set[str] = set()
+        searched: set[str] = set()
+        for q in range(1, r + 1):
+            d = self.out / f"round-{q}" / "search"
+            parts = [d] if self.cfg.shards == 1 else [d / f"shard-{i}" for i in range(self.cfg.shards)]
+            for part in parts:
+                f = part / "results.json"
+                if f.exists():
+                    info = json.loads(f.read_text())
+                    covered |= set(info.get("covered", []))
+                    searched |= set(info.get("searched", []))
+        return {"covered": len(covered), "searched": len(searched)}
 
     def round(self, r: int, policy: str, prm: str) -> tuple[str, str, dict]:
         c = self.cfg
@@ -326,7 +378,8 @@ class Loop:
                 *c.prm_overrides,
             ],
         )
-        data = labels if self.data_kind == "labels" else d / "search" / "trees.jsonl"
+        data = self.policy_data(r)
+        start = c.start_policy if c.policy_from == "start" else policy
         options = [
             f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
             for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items()
@@ -340,7 +393,7 @@ class Loop:
                 *self.common,
                 f"optimizer={self.optimizer}",
                 *options,
-                f"model.name_or_path={policy}",
+                f"model.name_or_path={start}",
                 f"data={data}",
                 f"trainer.max_steps={c.policy_steps}",
                 *trainer,
@@ -349,9 +402,12 @@ class Loop:
         )
         new_policy, new_prm = str(d / "policy" / "model"), str(d / "prm" / "model")
         ev = self.evaluate(r, new_policy, new_prm)
+        stages = {"search": search, "label": label, "prm": prm_stage, "policy": pol}
         spent = {
             "tokens": search["generated_tokens"] + label["generated_tokens"],
-            "wall_time": search["wall_time"] + label["wall_time"] + prm_stage["wall_time"] + pol["wall_time"] + ev["wall_time"],
+            "wall_time": sum(s["wall_time"] for s in stages.values()) + ev["wall_time"],
+            "stage_wall_time": {**{k: s["wall_time"] for k, s in stages.items()}, "eval": ev["wall_time"]},
+            "coverage": self.coverage(r),
         }
         return new_policy, new_prm, {**ev, **spent}
 
@@ -391,7 +447,7 @@ class Loop:
         self._start()
         policy, prm = c.start_policy, c.start_prm
         start = self.evaluate(0, policy, prm)
-        rows = [self._row(0, start, 0, start["wall_time"])]
+        rows = [self._row(0, {**start, "stage_wall_time": {"eval": start["wall_time"]}}, 0, start["wall_time"])]
         for r in range(1, c.rounds + 1):
             policy, prm, info = self.round(r, policy, prm)
             rows.append(self._row(r, info, info["tokens"], info["wall_time"]))
@@ -427,6 +483,11 @@ class Loop:
             "problems": g["problems"],
             "train_tokens": tokens,
             "wall_time": wall,
+            "prm_step_auroc": ev["judge"]["step_auroc"],
+            "prm_first_error_f1": ev["judge"]["first_error"]["f1"],
+            "legal_share": ev["judge"]["legal_share"],
+            "stage_wall_time": ev.get("stage_wall_time", {}),
+            "train_coverage": ev.get("coverage"),  # train puzzles with a right path in some round's search so far
         }
 
     def _save(self, rows: list[dict]) -> None:
@@ -466,14 +527,21 @@ def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, An
         return []
     rows = Loop(cfg, registry).run()
     table = Table(title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)")
-    for col in ("round", "greedy pass@1", "search solved", "search tokens/problem", "train tokens", "wall s"):
+    cols = ("round", "greedy pass@1", "search solved", "search tokens/problem", "PRM AUROC", "first-error F1", "legal steps")
+    for col in (*cols, "train coverage", "train tokens", "wall s"):
         table.add_column(col, justify="right")
+    shown = lambda x, f: "n/a" if x is None else format(x, f)  # noqa: E731
     for r in rows:
+        cover = r["train_coverage"]
         table.add_row(
             str(r["round"]),
             f"{100 * r['greedy_pass@1']:.0f}%",
             f"{100 * r['search_solve_rate']:.0f}%",
             f"{r['search_generated_tokens_per_problem']:.0f}",
+            shown(r["prm_step_auroc"], ".3f"),
+            shown(r["prm_first_error_f1"], ".3f"),
+            shown(r["legal_share"], ".0%"),
+            f"{cover['covered']}/{cover['searched']}" if cover else "",
             str(r["train_tokens"]),
             f"{r['wall_time']:.0f}",
         )

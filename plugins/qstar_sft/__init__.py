@@ -61,8 +61,10 @@ def trajectories(
             raise QstarError("optimizer.source=right-paths needs data=<trees.jsonl written by qstar search>")
         if split != ctx.split:
             return []  # validation comes from the held-out share of the trees' problems (see StepDataModule)
+        seen: set = set()  # a path found again by a later search of the problem counts once
         for r in iter_results(ctx.data):
-            paths = right_paths(r, task, legal_steps)
+            paths = [p for p in right_paths(r, task, legal_steps) if (r.problem.id, tuple(p)) not in seen]
+            seen.update((r.problem.id, tuple(p)) for p in paths)
             if cap and len(paths) > cap:
                 paths = rng.sample(paths, cap)
             pairs += [(task.prompt(r.problem), seg.join("", steps)) for steps in paths]

@@ -1,0 +1,54 @@
+"""How well a judge (a PRM, an ORM) agrees with exact step labels — evaluation only, never training.
+
+- :func:`auroc`: the area under the ROC curve of step scores against step labels (torchmetrics).
+- :func:`first_error_f1`: ProcessBench's metric (Zheng et al., 2024, "ProcessBench: Identifying
+  Process Errors in Mathematical Reasoning", Sec. 3): for every solution the judge names the
+  earliest wrong step, or none. Its accuracy on the solutions that hold an error (the earliest
+  one named exactly) and on those that hold none (none named) are combined by their harmonic
+  mean, so a judge that calls everything right, or everything wrong, scores 0. A PRM names the
+  first step whose score is below ``threshold`` (ProcessBench thresholds PRMs the same way; 0.5
+  for a probability).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def auroc(scores: Sequence[float], gold: Sequence[bool]) -> float | None:
+    """AUROC of ``scores`` against ``gold``; None where it is undefined (one class only)."""
+    if not scores or all(gold) or not any(gold):
+        return None
+    import torch
+    from torchmetrics.functional.classification import binary_auroc
+
+    return float(binary_auroc(torch.tensor([float(s) for s in scores]), torch.tensor([int(g) for g in gold])))
+
+
+def first_error(flags: Sequence[bool]) -> int:
+    """The index of the first False (a wrong step), or -1 when every step is right."""
+    return next((i for i, ok in enumerate(flags) if not ok), -1)
+
+
+def first_error_f1(solutions: Sequence[tuple[Sequence[float], Sequence[bool]]], threshold: float = 0.5) -> dict:
+    """ProcessBench's F1 over ``solutions``, each (step scores, exact step labels) of one path.
+
+    Returns the two accuracies, their harmonic mean ``f1`` (None when either subset is empty) and
+    the subset sizes."""
+    hit_err = n_err = hit_ok = n_ok = 0
+    for scores, gold in solutions:
+        if len(scores) != len(gold):
+            raise ValueError(f"a solution has {len(scores)} scores for {len(gold)} labelled steps")
+        truth, named = first_error(gold), first_error([s >= threshold for s in scores])
+        if truth >= 0:
+            n_err += 1
+            hit_err += named == truth
+        else:
+            n_ok += 1
+            hit_ok += named == -1
+    acc_err = hit_err / n_err if n_err else None
+    acc_ok = hit_ok / n_ok if n_ok else None
+    f1 = None
+    if acc_err is not None and acc_ok is not None:
+        f1 = 0.0 if acc_err + acc_ok == 0 else 2 * acc_err * acc_ok / (acc_err + acc_ok)
+    return {"f1": f1, "error_accuracy": acc_err, "correct_accuracy": acc_ok, "with_error": n_err, "without_error": n_ok}
