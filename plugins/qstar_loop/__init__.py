@@ -25,8 +25,16 @@ then, once every search shard is there, its labelling — and stops. The *driver
 without ``shard=``, runs whatever shard no worker finished (resuming a killed one), merges, trains
 and evaluates. On one machine the driver alone does it all, shard after shard.
 
-Outputs: ``rounds.json`` and ``rounds.png`` (greedy pass@1 and learned-search solve rate
-per round) and the round table on the console.
+The policy stage fine-tunes the previous round's policy on this round's data by default;
+``policy_from=start`` retrains from ``start_policy`` every round (ReST-EM, Singh et al., 2023,
+"Beyond Human Data": each iteration fine-tunes the base model, against drift) and
+``policy_keep_rounds=true`` trains on every round's data so far. After the evaluation a ``judge``
+stage (``qstar judge``) measures the round's PRM against exact step labels on the searched test
+trees — evaluation only, its figures reach no training stage.
+
+Outputs: ``rounds.json`` and ``rounds.png`` (greedy pass@1 and learned-search solve rate per
+round; each row also the PRM's step AUROC and first-error F1, the legal share of the searched
+steps, the train coverage and every stage's wall time) and the round table on the console.
 """
 
 from __future__ import annotations
