@@ -6,13 +6,13 @@
 # round takes about an hour; run the loops one after another, or with OMP_NUM_THREADS=1 side by side.
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
-qstar loop rounds=1 optimizer=rft out_dir=runs/loop3-rft
+qstar loop rounds=1 optimizer=rft start_prm=pkg://qstar_game24/prm out_dir=runs/loop3-rft
 for o in dpo ilql; do
   mkdir -p runs/loop3-$o/round-1
   [ -d runs/loop3-$o/round-0 ] || cp -r runs/loop3-rft/round-0 runs/loop3-$o/
   for s in search label prm; do [ -d runs/loop3-$o/round-1/$s ] || cp -r runs/loop3-rft/round-1/$s runs/loop3-$o/round-1/; done
 done
-for o in rft dpo ilql; do qstar loop rounds=$ROUNDS optimizer=$o out_dir=runs/loop3-$o; done
+for o in rft dpo ilql; do qstar loop rounds=$ROUNDS optimizer=$o start_prm=pkg://qstar_game24/prm out_dir=runs/loop3-$o; done
 # diagnosis: P0 searched with round 1's PRM, and the share of rule-legal steps in each round's trees
 qstar eval split=test model.name_or_path=pkg://qstar_game24/p0 search=tot-bfs scorer=prm scorer.model=runs/loop3-rft/round-1/prm/model setting=learned out_dir=runs/diag-p0-prm1
 python recipes/legal_steps.py runs/loop3-*/round-*/eval-search/trees.jsonl

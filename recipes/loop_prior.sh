@@ -8,7 +8,7 @@
 # optimizer: computed once by the rft loop and copied. Resumable: rerun the script.
 set -euo pipefail
 REPLAY=${REPLAY:-runs/game24-rm/all-labels.jsonl}  # written by recipes/game24_reward_models.sh
-ARGS=(rounds=${ROUNDS:-1} train_every=12 'search_overrides=["scorer.policy_weight=0.5"]' "prm_replay=[$REPLAY]")
+ARGS=(rounds=${ROUNDS:-1} start_prm=pkg://qstar_game24/prm train_every=12 'search_overrides=["scorer.policy_weight=0.5"]' "prm_replay=[$REPLAY]")
 qstar loop "${ARGS[@]}" optimizer=rft out_dir=runs/loop-prior-rft
 for o in dpo; do
   mkdir -p runs/loop-prior-$o/round-1

@@ -11,7 +11,7 @@
 # and round 1's search, labels and PRM do not depend on the optimizer: computed once (by the first
 # rft loop) and copied. Resumable: rerun the script. Each round takes 6-23 minutes on 2 cores.
 set -euo pipefail
-ARGS=(rounds=${ROUNDS:-3} train_every=12 'search_overrides=["scorer.policy_weight=0.5","scorer.aggregate=prod","search.rank=path"]' prm_keep_rounds=true optimizer=rft)
+ARGS=(rounds=${ROUNDS:-3} start_prm=pkg://qstar_game24/prm train_every=12 'search_overrides=["scorer.policy_weight=0.5","scorer.aggregate=prod","search.rank=path"]' prm_keep_rounds=true optimizer=rft)
 [ -n "${REPLAY:-}" ] && ARGS+=("prm_replay=[$REPLAY]")
 qstar loop "${ARGS[@]}" out_dir=runs/loop-rft3
 share() {  # round 0 and round 1's search, labels and PRM of the first loop, into loop $1

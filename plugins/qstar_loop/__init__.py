@@ -499,7 +499,9 @@ class Loop:
         }
 
     def _save(self, rows: list[dict]) -> None:
-        atomic_write_text(self.out / "rounds.json", json.dumps({"optimizer": self.optimizer, "rounds": rows}, indent=2) + "\n")
+        c = self.cfg
+        start = {"start_policy": c.start_policy, "start_prm": c.start_prm, "policy_from": c.policy_from}
+        atomic_write_text(self.out / "rounds.json", json.dumps({"optimizer": self.optimizer, **start, "rounds": rows}, indent=2) + "\n")
         import matplotlib
 
         matplotlib.use("Agg")
@@ -534,7 +536,10 @@ def loop(cfg: DictConfig, registry: Registry | None = None) -> list[dict[str, An
         console.print(f"qstar loop worker shard={cfg.shard}: {Loop(cfg, registry).run_worker()}")
         return []
     rows = Loop(cfg, registry).run()
-    table = Table(title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)")
+    table = Table(
+        title=f"qstar loop: optimizer={cfg.optimizer.name}, {cfg.eval_split} split (greedy: no search; search: learned setting)",
+        caption=f"start: policy {cfg.start_policy}, PRM {cfg.start_prm}",
+    )
     cols = ("round", "greedy pass@1", "search solved", "search tokens/problem", "PRM AUROC", "first-error F1", "legal steps")
     for col in (*cols, "train coverage", "train tokens", "wall s"):
         table.add_column(col, justify="right")
