@@ -74,7 +74,8 @@ def records(tree: Tree, original_size: int, labeler_cfg: Any, searched: int | No
     from it on are perturbations (``perturb``), flagged per step in ``perturbed``."""
     ids = range(1, original_size)
     has_child = {tree.nodes[i].parent for i in ids}
-    leaves = [i for i in ids if i not in has_child]
+    # a labeler may label a sample of the paths (labeler.max_paths): a leaf whose path it left unlabelled has no record
+    leaves = [i for i in ids if i not in has_child and all(n.id in tree.labels for n in tree.path(tree.nodes[i])[1:])]
     out = []
     for index, i in enumerate(leaves):
         path = [n for n in tree.path(tree.nodes[i])[1:]]

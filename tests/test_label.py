@@ -88,6 +88,17 @@ def test_mc_rollout_batches_the_steps_of_many_trees_in_one_call():
     assert expander.calls == [12] and len(trees) == 3
 
 
+def test_max_paths_labels_only_the_chosen_paths_answered_ones_first():
+    expander = ScriptedRollouts()
+    engine = Engine(TASK, NewlineSegmenter(), expander, None)
+    (tree,) = engine.label(MCRolloutLabeler(MCRolloutConfig(n=4, max_paths=1), TASK), [hand_made_tree()])
+    # of the leaves B, BAD and the answer, the answer's path: A, its two steps and the answer line
+    assert tree.labels == {1: 0.75, 4: 1.0, 5: 1.0, 6: 1.0}
+    assert expander.calls == [3]  # rollouts for the three open steps of that path, none for B
+    (rec,) = records(tree, 7, MCRolloutConfig(max_paths=1))
+    assert rec["node_ids"] == [1, 4, 5, 6] and rec["soft_labels"] == [0.75, 1.0, 1.0, 1.0] and rec["paths"] == 1
+
+
 def test_verifier_labels_are_the_exact_reachability():
     engine = Engine(TASK, NewlineSegmenter(), None, None)
     (tree,) = engine.label(VerifierLabeler(VerifierLabelConfig(), TASK), [hand_made_tree()])

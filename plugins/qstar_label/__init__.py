@@ -22,16 +22,20 @@ from qstar.errors import QstarError
 from qstar.labels import exact_label, perturb, records  # noqa: F401 - the label format lives in the core
 from qstar.labels import verdict as _verdict
 from qstar.protocols import Rollout
+from qstar.seeding import stable_int
 
 
 @dataclass
 class MCRolloutConfig:
     name: str = "mc-rollout"  # the registered name: labeler=mc-rollout
     n: int = 8  # rollouts per step prefix (Math-Shepherd uses 8)
+    max_paths: int = 0  # label the steps of at most this many root-to-leaf paths per tree (answered ones first); 0 = every path
 
     def __post_init__(self):
         if self.n < 1:
             raise QstarError(f"labeler.n={self.n}: must be at least 1 rollout per step")
+        if self.max_paths < 0:
+            raise QstarError(f"labeler.max_paths={self.max_paths}: use 0 (every path) or a positive number of paths per tree")
 
 
 class MCRolloutLabeler:
@@ -43,7 +47,7 @@ class MCRolloutLabeler:
 
     def run(self, tree: Tree):
         open_ = []
-        for node in tree.nodes[1:]:
+        for node in chosen_nodes(tree, self.cfg.max_paths):
             verdict = _verdict(tree, node)
             if not verdict.valid:
                 tree.labels[node.id] = 0.0
@@ -79,6 +83,21 @@ class VerifierLabeler:
         tree.choose(None)
         return
         yield  # a generator that needs no model call
+
+
+def chosen_nodes(tree: Tree, max_paths: int) -> list:
+    """The nodes on at most ``max_paths`` root-to-leaf paths of the tree (every node when 0): the
+    leaves that state an answer first, then the others in an order fixed by the problem and node
+    ids. A PRM trains on a sample of a large tree's paths; labelling the rest is wasted rollouts."""
+    nodes = tree.nodes[1:]
+    if not max_paths:
+        return nodes
+    parents = {n.parent for n in nodes}
+    leaves = sorted((n for n in nodes if n.id not in parents), key=lambda n: (not n.terminal, stable_int(f"{tree.problem.id}/{n.id}")))
+    keep: set[int] = set()
+    for leaf in leaves[:max_paths]:
+        keep.update(n.id for n in tree.path(leaf)[1:])
+    return [n for n in nodes if n.id in keep]
 
 
 @hookimpl

@@ -79,6 +79,7 @@ class LoopConfig:
     train_every: int = 6  # every Nth puzzle of it
     train_limit: int = 0  # first N of those (0 = all)
     label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
+    label_max_paths: int = 0  # label the steps of at most this many paths per tree, answered ones first (labeler.max_paths; 0 = all)
     label_perturb: int = (
         0  # perturbed siblings per legal step in the label stage (qstar label perturb=), so the retrained PRM keeps seeing mistakes
     )
@@ -120,7 +121,7 @@ class LoopConfig:
             raise QstarError(
                 f"policy_from={self.policy_from!r}: choose previous (fine-tune the last round's policy) or start (retrain from start_policy)"
             )
-        for key in ("train_limit", "eval_limit", "label_perturb"):
+        for key in ("train_limit", "eval_limit", "label_perturb", "label_max_paths"):
             if getattr(self, key) < 0:
                 raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
 
@@ -361,6 +362,7 @@ class Loop:
                 *self.policy_args(policy),
                 "labeler=mc-rollout",
                 f"labeler.n={c.label_n}",
+                f"labeler.max_paths={c.label_max_paths}",
                 f"perturb={c.label_perturb}",
             ],
         )
