@@ -48,8 +48,9 @@ def test_the_wheel_holds_the_config_tree_every_plugin_and_the_policy(wheel):
         assert f"{path}/__init__.py" in names or f"{path}.py" in names, module
     for plugin in ("qstar_compare", "qstar_loop"):  # command plugins ship their top-level YAML
         assert any(n.startswith(f"{plugin}/conf/") and n.endswith(".yaml") for n in names), plugin
-    for f in (ROOT / "plugins" / "qstar_game24" / "policy").iterdir():
-        assert f"qstar_game24/policy/{f.name}" in names, f
+    for checkpoint in ("policy", "p0", "prm", "prm0", "orm"):  # every bundled model a default points at
+        for f in (ROOT / "plugins" / "qstar_game24" / checkpoint).iterdir():
+            assert f"qstar_game24/{checkpoint}/{f.name}" in names, f
     assert "qstar_game24/data/puzzles.txt" in names
     assert not any(n.startswith(("conf/", "plugins/", "tests/")) for n in names)  # nothing stray at top level
 

@@ -74,7 +74,7 @@ class LoopConfig:
         MISSING  # how the policy learns: an optimizer that trains a policy from trees or labels (dpo, rft, ilql, sft …); its options too
     )
     start_policy: str = "pkg://qstar_game24/p0"  # the policy of round 0 (P0: has never seen a solution)
-    start_prm: str = "pkg://qstar_game24/prm"  # the PRM of round 0; each round continues training it on its new labels
+    start_prm: str = "pkg://qstar_game24/prm0"  # the PRM of round 0 (prm0: trained on P0's own trees and rollouts only); each round continues training it
     train_split: str = "train"  # the split each round searches and labels
     train_every: int = 6  # every Nth puzzle of it
     train_limit: int = 0  # first N of those (0 = all)
