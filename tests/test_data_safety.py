@@ -92,6 +92,7 @@ def small_disk(tmp_path):
 BEST_OF = ["search", "split=val", "search=best-of-n", "search.n=8", "scorer=verifier", "progress=false"]
 
 
+@pytest.mark.slow  # two searches of 40 puzzles and a third to compare (about 30 s)
 def test_a_full_disk_is_one_line_and_the_rerun_finishes_the_run(small_disk, tmp_path):
     (small_disk / "fill").write_bytes(b"\0" * 200 * 1024)
     out = small_disk / "out"
