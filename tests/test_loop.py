@@ -105,7 +105,7 @@ def test_sharded_loop_workers_search_and_label_what_one_search_does(tmp_path):
         "model.name_or_path=pkg://qstar_game24/p0",
         "search=tot-bfs",  # what every loop search stage runs
         "scorer=prm",
-        "scorer.model=pkg://qstar_game24/prm",
+        "scorer.model=pkg://qstar_game24/prm0",  # the loop's start PRM
         "setting=learned",
         "search.k=4",
         "search.breadth=2",
