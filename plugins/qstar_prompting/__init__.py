@@ -10,6 +10,11 @@
   the paper's), divided by ``samples`` × the largest value so the score is in [0, 1]. Its judging
   tokens are not in a tree's budget yet (only ``scorer_calls`` counts them), as for the PRM.
 
+Both run on a local checkpoint (through ``hf``) or, with ``base_url=``, on a model behind an
+OpenAI-compatible server (:mod:`qstar.served`): the prompt then goes to the chat endpoint as one
+user turn, and the server applies the model's chat template (``served_model`` names the served
+model; "" = the one it serves).
+
 Prompts live in the components' YAML (``conf/expander/propose.yaml``,
 ``conf/scorer/llm-value.yaml``) and can be edited there or overridden on the command line.
 Placeholders: ``{context}`` (the task's prompt and the steps so far) and ``{k}`` (how many steps
@@ -62,8 +67,61 @@ def parse_value(text: str, values: dict) -> float:
     return 0.0
 
 
-def _generator(model_cfg, temperature: float, top_p: float, max_tokens: int, seed: int):
-    """An ``hf`` expander used as a plain batched, seeded generator (rollout mode)."""
+@dataclass
+class ServedFields:
+    """Where a served model is (``base_url=None``: the local checkpoint, run through ``hf``)."""
+
+    base_url: Optional[str] = None  # an OpenAI-compatible server's root, e.g. http://127.0.0.1:8000/v1
+    served_model: str = ""  # the served model's name ("" = the one model the server serves)
+    api_key_env: Optional[str] = None  # environment variable holding the API key (None: a server without keys)
+    concurrency: int = 16  # requests in flight at once
+    timeout: float = 120.0  # seconds a request may take
+    max_retries: int = 3  # retries with backoff on connection errors, 429 and 5xx
+
+    def served(self, prefix: str):
+        from qstar.served import ServedConfig
+
+        keys = ("api_key_env", "concurrency", "timeout", "max_retries")
+        return ServedConfig(base_url=self.base_url, model=self.served_model, **{k: getattr(self, k) for k in keys}), prefix
+
+
+class ServedGenerator:
+    """The served twin of ``_generator``'s ``hf`` expander: ``chat`` marks a prompt for the chat
+    endpoint, ``rollout`` samples ``k`` completions per prompt with a seed from its stream key."""
+
+    def __init__(self, served, temperature: float, top_p: float, max_tokens: int, seed: int):
+        from qstar.served import ServedClient
+
+        self.client = ServedClient(*served)
+        self.temperature, self.top_p, self.max_tokens, self.seed = temperature, top_p, max_tokens, seed
+
+    def chat(self, text: str):
+        from qstar.served import ChatTurn
+
+        return ChatTurn(text)
+
+    def rollout(self, prompts: Sequence[str], k: int, seeds: Sequence[int] | None = None):
+        from qstar.served import request_seed
+
+        keys = list(seeds) if seeds is not None else [stable_int(p) for p in prompts]
+        greedy = self.temperature <= 0
+        outs = self.client.complete(
+            prompts,
+            n=1 if greedy else k,
+            max_tokens=self.max_tokens,
+            temperature=0.0 if greedy else self.temperature,
+            top_p=self.top_p,
+            seeds=[None if greedy else request_seed(self.seed, key) for key in keys],
+        )
+        groups = [[Proposal(text=c.text, num_tokens=c.num_tokens, logprob=c.logprob) for c in o.choices] for o in outs]
+        return groups, ExpandStats(generated_tokens=sum(o.generated_tokens for o in outs), prompt_tokens=[o.prompt_tokens for o in outs])
+
+
+def _generator(model_cfg, temperature: float, top_p: float, max_tokens: int, seed: int, served=None):
+    """An ``hf`` expander used as a plain batched, seeded generator (rollout mode); with
+    ``served`` (a :class:`qstar.served.ServedConfig` and its option prefix), the served model."""
+    if served is not None:
+        return ServedGenerator(served, temperature, top_p, max_tokens, seed)
     from qstar_hf import HFExpander, HFExpanderConfig
     from qstar_segmenters import NewlineSegmenter
 
@@ -77,7 +135,7 @@ def _generator(model_cfg, temperature: float, top_p: float, max_tokens: int, see
 
 
 @dataclass
-class ProposeConfig:
+class ProposeConfig(ServedFields):
     name: str = "propose"  # the registered name: expander=propose (model=: the proposing model)
     prompt: str = PROPOSE_PROMPT  # the propose prompt; {context} = problem and steps so far, {k} = steps wanted
     temperature: float = 0.7  # sampling temperature of the proposal list (0 = greedy)
@@ -99,7 +157,8 @@ class ProposeExpander:
 
     def __init__(self, cfg: ProposeConfig, model_cfg, segmenter):
         self.cfg, self.segmenter = cfg, segmenter
-        self.gen = _generator(model_cfg, cfg.temperature, cfg.top_p, cfg.max_tokens, cfg.seed)
+        served = cfg.served("expander") if cfg.base_url else None
+        self.gen = _generator(model_cfg, cfg.temperature, cfg.top_p, cfg.max_tokens, cfg.seed, served)
 
     def format_prompt(self, prompt: str) -> str:
         return prompt  # the context goes inside the propose prompt, which gets the chat template
@@ -127,7 +186,7 @@ class ProposeExpander:
 
 
 @dataclass
-class LLMValueConfig:
+class LLMValueConfig(ServedFields):
     name: str = "llm-value"  # the registered name: scorer=llm-value
     model: Optional[str] = None  # the judging model (name_or_path); the YAML passes the policy's, ${model.name_or_path}
     gguf_file: Optional[str] = None  # its GGUF file, if any (the YAML passes ${model.gguf_file})
@@ -142,7 +201,7 @@ class LLMValueConfig:
     device: str = "cpu"  # where the judge runs
 
     def __post_init__(self):
-        if not self.model:
+        if not self.model and not self.base_url:
             raise QstarError(
                 "scorer.model is empty: set scorer.model=<the judging model> (the YAML default is the policy, ${model.name_or_path})"
             )
@@ -165,7 +224,8 @@ class LLMValueScorer:
         model_cfg = SimpleNamespace(
             name_or_path=cfg.model, gguf_file=cfg.gguf_file, dtype=cfg.dtype, device=cfg.device, chat_template=True, system_prompt=None
         )
-        self.gen = _generator(model_cfg, cfg.temperature, 1.0, cfg.max_tokens, cfg.seed)
+        served = cfg.served("scorer") if cfg.base_url else None
+        self.gen = _generator(model_cfg, cfg.temperature, 1.0, cfg.max_tokens, cfg.seed, served)
 
     def context(self, problem: Problem, steps: Sequence[str]) -> str:
         return self.task.prompt(problem).rstrip() + "".join(f"\n{s}" for s in steps)

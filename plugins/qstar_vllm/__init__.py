@@ -24,6 +24,7 @@ from qstar import hookimpl
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 from qstar.seeding import stable_int
+from qstar.served import request_seed  # vLLM takes a 31-bit seed per request; openai derives it alike
 
 __all__ = ["VLLMExpander", "VLLMExpanderConfig"]
 
@@ -71,11 +72,6 @@ class VLLMExpanderConfig:
         ):
             if getattr(self, key) < 1:
                 raise QstarError(f"expander.{key}={getattr(self, key)}: must be at least 1")
-
-
-def request_seed(seed: int, key: int) -> int:
-    """vLLM takes a 32-bit-safe seed per request; the stream key and the expander's seed fix it."""
-    return stable_int(f"vllm/{seed}/{key}") % (2**31 - 1)
 
 
 def engine_args(cfg: VLLMExpanderConfig, model_cfg, path: str) -> dict:

