@@ -41,6 +41,7 @@ from qstar.runs import (  # noqa: F401
     summarize,
 )
 from qstar.shards import in_shard, parse_shard, write_manifest
+from qstar.tracking import open_tracker
 from qstar.training import TrainContext, TrainerConfig, check_available
 from qstar.tree import RecordWriter, SearchResult
 
@@ -128,6 +129,7 @@ def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  
         return run_comparison(cfg, registry)
     started = time.perf_counter()
     check_settings(output_dir(cfg, "eval"), "search", cfg)  # before any model loads
+    tracker = open_tracker(cfg.get("tracking"), output_dir(cfg, "eval"))  # an unreachable tracking store fails now, not after the search
     c = build(cfg, registry)
     results = search_split(cfg, c)
     summary = summarize(results)
@@ -136,6 +138,9 @@ def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  
     summary["config"] = OmegaConf.to_container(cfg, resolve=True)
     out = output_dir(cfg, "eval")
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
+    tracker.params(summary["config"])
+    tracker.metrics({f"eval/{k}": v for k, v in summary.items()})
+    tracker.close()
 
     scorer = cfg.scorer.name if cfg.get("scorer") else "no scorer"
     table = Table(title=f"{cfg.task.name}/{cfg.split}: {cfg.search.name} + {scorer}, {c.engine.setting} setting (per problem)")
@@ -255,6 +260,7 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
         data=cfg.data,
         split=cfg.split,
         val_split=cfg.val_split,
+        config=OmegaConf.to_container(cfg, resolve=True),
     )
     exported = optimizer.fit(ctx)
     console.print(f"model: {exported}")

@@ -29,6 +29,7 @@ from qstar.errors import QstarError
 from qstar.files import atomic_write_text, save_png
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.runs import Components, check_scorer, console, output_dir, search_split, summarize
+from qstar.tracking import open_tracker
 
 GROUPS = (*KINDS, "model")  # overrides `group=name` pick a group option; dotted keys set a value
 
@@ -99,6 +100,7 @@ def points(cfg: DictConfig) -> list[dict[str, Any]]:
 def run(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
     out = output_dir(cfg, "eval")
     todo = points(cfg)
+    tracker = open_tracker(cfg.get("tracking"), out)  # tracking.logger: an unreachable store fails before any search
     registry = registry or Registry(make_plugin_manager())
     task = registry.build("task", cfg.task)
     segmenter = registry.build("segmenter", cfg.segmenter)
@@ -157,6 +159,13 @@ def run(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
     Console(width=max(console.width, 120)).print(table)  # ten columns: never cut to an 80-column pipe
     summary = {"split": cfg.split, "rows": rows, "config": OmegaConf.to_container(cfg, resolve=True)}
     atomic_write_text(out / "comparison.json", json.dumps(summary, indent=2) + "\n")
+    # each curve's points in order along the sweep: <setting>/<strategy>/<metric> at step i
+    tracker.params(summary["config"])
+    along: dict[tuple[str, str], int] = {}
+    for r in rows:
+        i = along[r["setting"], r["strategy"]] = along.get((r["setting"], r["strategy"]), -1) + 1
+        tracker.metrics({f"{r['setting']}/{r['strategy']}/{k}": v for k, v in r.items()}, step=i)
+    tracker.close()
     plot(rows, out / "comparison.png", title)
     console.print(f"results: {out / 'comparison.json'}, plot: {out / 'comparison.png'}")
     return summary

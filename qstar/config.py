@@ -19,6 +19,7 @@ from omegaconf import MISSING
 from qstar.errors import QstarError
 from qstar.plugins import Registry, config_searchpaths, make_plugin_manager
 from qstar.shards import parse_shard
+from qstar.tracking import TrackingConfig
 from qstar.training import TrainerConfig
 
 
@@ -124,6 +125,7 @@ class EvalConfig(SearchCommandConfig):
     comparison: Optional[ComparisonConfig] = (
         None  # comparison=<preset>: strategies × budgets × settings (table, JSON, PNG); null = one search
     )
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # tracking.logger=tensorboard|mlflow: the results also go there
 
 
 @dataclass

@@ -65,3 +65,13 @@ class FinalCheckpoint(Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         save_atomically(trainer, self.path, trainer.save_checkpoint)
+
+
+def is_global_zero() -> bool:
+    """Whether this process writes the run's shared outputs. Under a launcher that starts every
+    rank itself (torchrun, srun, Lightning's own ``ddp``), every rank runs the whole command after
+    ``fit``; only global rank 0 exports. Lightning keeps the rank here, set from the launcher's
+    environment and again when the strategy starts."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0

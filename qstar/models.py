@@ -38,6 +38,11 @@ def resolve_path(name_or_path: str) -> str:
     """``pkg://qstar_game24/policy`` → the directory inside the installed package; other values
     are returned as they are (a local directory or a Hub id). The package is located, not
     imported (a wheel that only ships weights may not import without its own dependencies)."""
+    if not name_or_path:
+        raise QstarError(
+            "model.name_or_path is empty: set it to a save_pretrained directory, a pkg:// checkpoint or a Hub id "
+            "(model=tiny-gpt2 is a fresh architecture that only qstar train can start from)"
+        )
     if name_or_path.startswith("pkg://"):
         package, _, sub = name_or_path[len("pkg://") :].partition("/")
         try:

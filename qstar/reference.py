@@ -26,6 +26,7 @@ from omegaconf import MISSING as OMEGACONF_MISSING
 from qstar.config import ModelConfig
 from qstar.models import ArchConfig
 from qstar.plugins import KINDS, Registry, make_plugin_manager
+from qstar.tracking import TrackingConfig
 from qstar.training import TrainerConfig
 
 GENERATE = "python -m qstar.reference > docs/reference/config.md"
@@ -128,7 +129,7 @@ def builtin_commands() -> list[tuple[str, type | None]]:
 def documented_schemas() -> list[tuple[str, type]]:
     """(title, schema) of every schema on the page, in page order."""
     out = [(f"qstar {command}", schema) for command, schema in builtin_commands() if schema is not None]
-    out += [("model", ModelConfig), ("model.arch", ArchConfig), ("trainer", TrainerConfig)]
+    out += [("model", ModelConfig), ("model.arch", ArchConfig), ("trainer", TrainerConfig), ("tracking", TrackingConfig)]
     out += [(f"{kind} {name}", schema) for kind, name, schema in builtin_components() if schema is not None]
     return out
 
@@ -156,7 +157,7 @@ def _qualname(schema: type) -> str:
 
 def config_reference() -> str:
     """The whole ``docs/reference/config.md`` page (markdown)."""
-    anchors = {ModelConfig: "model", ArchConfig: "model-arch", TrainerConfig: "trainer"}
+    anchors = {ModelConfig: "model", ArchConfig: "model-arch", TrainerConfig: "trainer", TrackingConfig: "tracking"}
     out = [
         "# Config reference",
         "",
@@ -200,6 +201,13 @@ def config_reference() -> str:
         "`trainer=cpu|ddp-cpu|gpu|ddp|fsdp` picks a file of `conf/trainer/`.",
         "",
         *_table(TrainerConfig, anchors),
+        "### tracking {#tracking}",
+        "",
+        f"`{_qualname(TrackingConfig)}` — where `qstar eval` and `qstar loop` also write their tables",
+        "(TensorBoard or MLflow, through Lightning's loggers); `qstar train` has the same fields under",
+        "`trainer.` (see `qstar.tracking`).",
+        "",
+        *_table(TrackingConfig, anchors),
         "## Components",
         "",
         "The components qstar itself registers, by kind (`qstar plugins` lists every installed one,",

@@ -100,7 +100,7 @@ def get_key(config: dict, dotted: str) -> Any:
 
 SETTINGS = "settings.json"  # what a resumable command's out_dir was made with
 # keys that change which problems a run covers or how it runs, never what it writes for a problem
-NOT_SETTINGS = ("out_dir", "progress", "batch_problems", "split", "limit", "every", "shard", "resume")
+NOT_SETTINGS = ("out_dir", "progress", "batch_problems", "split", "limit", "every", "shard", "resume", "tracking")
 
 
 def check_settings(out: Path, command: str, cfg: DictConfig, ignore: tuple[str, ...] = NOT_SETTINGS) -> None:

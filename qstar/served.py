@@ -24,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 from qstar.errors import QstarError
 from qstar.seeding import stable_int
 
 UNSAID = "unsaid"  # Choice.stop_reason of a server that does not report one (only vLLM does)
 
-__all__ = ["UNSAID", "ChatTurn", "Choice", "Completion", "ServedClient", "ServedConfig", "request_seed"]
+__all__ = ["UNSAID", "ChatTurn", "Choice", "Completion", "ServedClient", "ServedConfig", "ServedFields", "request_seed"]
 
 
 def request_seed(seed: int, key: int) -> int:
@@ -69,6 +69,30 @@ class ServedConfig:
                 f"{prefix}.api_key_env={self.api_key_env}: the environment variable {self.api_key_env} is not set: "
                 f"export {self.api_key_env}=<key>, or {prefix}.api_key_env=null for a server without keys"
             )
+
+
+@dataclass
+class ServedFields:
+    """Where a component's served model is (``base_url=None``: the component runs its local checkpoint)."""
+
+    base_url: Optional[str] = None  # an OpenAI-compatible server's root, e.g. http://127.0.0.1:8000/v1
+    served_model: str = ""  # the served model's name ("" = the one model the server serves)
+    api_key_env: Optional[str] = None  # environment variable holding the API key (None: a server without keys)
+    concurrency: int = 16  # requests in flight at once
+    timeout: float = 120.0  # seconds a request may take
+    max_retries: int = 3  # retries with backoff on connection errors, 429 and 5xx
+
+    def served(self, prefix: str):
+        """This component's :class:`ServedConfig` and its option prefix (``scorer``, ``expander``)."""
+        served = ServedConfig(
+            base_url=self.base_url,
+            model=self.served_model,
+            api_key_env=self.api_key_env,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+        return served, prefix
 
 
 @dataclass
@@ -138,6 +162,24 @@ class ServedClient:
             max_tokens = min(max_tokens, self.max_model_len)
         return self._run(self._gather(list(prompts), n, max_tokens, temperature, top_p, list(stop or []), seeds))
 
+    def token_scores(self, inputs: Sequence[Sequence[int]]) -> list[list[list[float]]]:
+        """Every token's raw head outputs (no activation) for each token-id input, from vLLM's
+        pooling endpoint (``/pooling``, task ``token_classify``): what a served reward model says
+        at each position. One request per input, concurrently."""
+        root = self.cfg.base_url.rstrip("/").removesuffix("/v1")
+        return self._run(self._gather_pool(f"{root}/pooling", [list(x) for x in inputs]))
+
+    async def _gather_pool(self, url, inputs):
+        gate = asyncio.Semaphore(self.cfg.concurrency)
+
+        async def one(ids):
+            async with gate:
+                body = {"model": self.model, "input": ids, "task": "token_classify", "use_activation": False}
+                resp = await self.client.post(url, cast_to=object, body=body)
+                return resp["data"][0]["data"]
+
+        return await asyncio.gather(*(one(x) for x in inputs))
+
     def close(self) -> None:
         if not self.loop.is_closed():
             self._run(self.client.close())
@@ -195,15 +237,15 @@ class ServedClient:
         if usage and not all(c.num_tokens for c in choices if c.text):  # no log-probs: share usage out evenly
             for c in choices:
                 c.num_tokens = generated // max(len(choices), 1)
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
+        details = usage.prompt_tokens_details if usage else None  # the openai package's CompletionUsage
+        cached = (details.cached_tokens or 0) if details else 0
         prompt_tokens = usage.prompt_tokens if usage else 0
         return Completion(choices=choices, generated_tokens=generated, prompt_tokens=max(prompt_tokens - cached, 0), cached_tokens=cached)
 
     def _error(self, e) -> QstarError:
         """The openai package's error as one line naming the server and the fix."""
         o, url = self.openai, self.cfg.base_url
-        first = (str(getattr(e, "message", "") or e).splitlines() or [type(e).__name__])[0]
+        first = (str(e.message or e).splitlines() or [type(e).__name__])[0]  # every openai.APIError has .message
         if isinstance(e, o.APITimeoutError):
             return QstarError(
                 f"the server at {url} did not answer within {self.cfg.timeout:g} s: raise {self.prefix}.timeout, or check the server"

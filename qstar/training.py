@@ -1,5 +1,6 @@
-"""The Lightning harness every optimizer uses: one Trainer factory (CSV logger, checkpoints,
-resume from ``last.ckpt``) and the export of the trained model as a Hugging Face directory.
+"""The Lightning harness every optimizer uses: one Trainer factory (CSV logger, plus TensorBoard
+or MLflow with ``trainer.logger``, see :mod:`qstar.tracking`; checkpoints, resume from
+``last.ckpt``) and the export of the trained model as a Hugging Face directory.
 
 Crash safety: ``checkpoints/last.ckpt`` is rewritten every ``checkpoint_every_n_steps`` optimizer
 steps (atomically: a kill mid-write leaves the previous one), so a killed run loses at most that
@@ -22,6 +23,7 @@ from typing import Any
 
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text, umask
+from qstar.tracking import check_logger, make_logger
 
 
 @dataclass
@@ -69,6 +71,9 @@ class TrainerConfig:
     checkpoint_every_n_steps: int = 100  # rewrite checkpoints/last.ckpt this often: a crash loses at most these steps
     enable_progress_bar: bool = True  # Lightning's progress bar
     deterministic: bool = False  # torch deterministic algorithms: reproducible on GPU, slower
+    logger: str = "csv"  # csv | tensorboard (logs/tensorboard/) | mlflow: Lightning's logger added beside logs/metrics.csv (always written)
+    tracking_uri: str | None = None  # mlflow: the tracking server or store; null = the file store file:<out_dir>/mlruns
+    experiment_name: str = "qstar"  # mlflow: the experiment the run joins
 
     def __post_init__(self):
         _check_trainer(self)
@@ -104,6 +109,7 @@ def _check_trainer(cfg: "TrainerConfig") -> None:
         raise QstarError(f"trainer.max_time={cfg.max_time!r}: write it as DD:HH:MM:SS, e.g. 00:02:00:00 for two hours")
     if not _devices_ok(cfg.devices):
         raise QstarError(f"trainer.devices={cfg.devices!r}: a count ≥ 1, -1 (all), auto, or a list of device ids")
+    check_logger("trainer.logger", cfg.logger)
 
 
 # the precisions lightning.Trainer accepts (its _PRECISION_INPUT_STR), checked when a config is
@@ -156,13 +162,25 @@ def check_available(cfg: "TrainerConfig") -> None:
             )
 
 
-def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
+def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss", resume: bool = False, config: dict | None = None):
+    """The Lightning Trainer of a run in ``out_dir``; ``config`` (the composed config) is logged as
+    the hyperparameters of the tracking run (``trainer.logger``), once: a resumed run (``resume``)
+    continues the MLflow run it started."""
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     check_available(cfg)
     # module-level classes, so spawned DDP workers can unpickle them
     from qstar.lightning_parts import AtomicCheckpoint, FinalCheckpoint, ResumableCSVLogger
+
+    # logs/metrics.csv is always written (resume trims it, tests and tutorials read it); the
+    # chosen tracking logger gets the same metrics beside it: TensorBoard in logs/tensorboard/
+    loggers = [ResumableCSVLogger(save_dir=str(out_dir), name="logs", version="", flush_logs_every_n_steps=1)]
+    tracking, _, continuing = make_logger(cfg.logger, out_dir / "logs", out_dir, cfg.tracking_uri, cfg.experiment_name, resume=resume)
+    if tracking is not None:
+        if config is not None and not continuing and is_global_zero():
+            tracking.log_hyperparams(config)
+        loggers.append(tracking)
 
     best = AtomicCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="min", save_top_k=1)
     # last.ckpt on a step cadence, so a killed run resumes from at most N steps back
@@ -190,8 +208,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss"):
             accumulate_grad_batches=cfg.accumulate_grad_batches,
             enable_progress_bar=cfg.enable_progress_bar,
             deterministic=cfg.deterministic,
-            # flushed at every logged step, so a killed run keeps its log up to the kill
-            logger=ResumableCSVLogger(save_dir=str(out_dir), name="logs", version="", flush_logs_every_n_steps=1),
+            logger=loggers,  # the CSV one flushed at every logged step, so a killed run keeps its log up to the kill
             callbacks=[best, last, FinalCheckpoint(out_dir / "checkpoints" / "last.ckpt")],
             default_root_dir=str(out_dir),
         )
@@ -334,7 +351,7 @@ def fit_and_export(ctx: "TrainContext", module, datamodule, model, tokenizer, pr
     export ``model`` with the trained weights — the module's state under ``prefix`` — to
     ``<out_dir>/model``. Returns the export's path and the whole state (for extra files, as
     ILQL's heads)."""
-    trainer = build_trainer(ctx.trainer, ctx.out_dir)
+    trainer = build_trainer(ctx.trainer, ctx.out_dir, resume=ctx.resume, config=ctx.config)
     state = fit(trainer, module, datamodule, ctx.out_dir, ctx.resume)  # the best validation checkpoint's, not merely the last
     return export_hf(model, tokenizer, ctx.out_dir / "model", submodule_state(state, prefix)), state
 
@@ -346,13 +363,11 @@ def _readable(folder: Path) -> None:
 
 
 def is_global_zero() -> bool:
-    """Whether this process writes the run's shared outputs. Under a launcher that starts every
-    rank itself (torchrun, srun, Lightning's own ``ddp``), every rank runs the whole command after
-    ``fit``; only global rank 0 exports. Lightning keeps the rank here, set from the launcher's
-    environment and again when the strategy starts."""
-    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+    """Whether this process writes the run's shared outputs (only global rank 0 exports; see
+    :func:`qstar.lightning_parts.is_global_zero`)."""
+    from qstar.lightning_parts import is_global_zero as zero
 
-    return getattr(rank_zero_only, "rank", 0) == 0
+    return zero()
 
 
 def export_hf(model, tokenizer, dest: Path, state_dict: dict[str, Any] | None = None) -> Path:
@@ -391,3 +406,4 @@ class TrainContext:
     data: str | None = None  # a trees JSONL to learn from instead of the task's gold trajectories
     split: str = "train"
     val_split: str = "val"
+    config: dict | None = None  # the composed config: the tracking run's hyperparameters (trainer.logger)

@@ -78,6 +78,22 @@ def _gsm8k_dirs(tmp: Path) -> dict[str, str]:
     return out
 
 
+def _math_files(tmp: Path) -> dict[str, str]:
+    """MATH files (MATH-500's test.jsonl layout) a careless download or hand edit leaves."""
+    rows = {
+        "notjson": b"<!DOCTYPE html><html>a download that failed</html>\n",
+        "noanswer": b'{"problem": "What is $1+1$?", "solution": "$1+1=\\\\boxed{2}$"}\n',
+        "pnumber": b'{"problem": 7, "answer": "7"}\n',
+        "empty": b"",
+    }
+    out = {}
+    for name, content in rows.items():
+        (tmp / f"math-{name}").mkdir()
+        (tmp / f"math-{name}" / "test.jsonl").write_bytes(content)
+        out[f"MATH_{name.upper()}"] = str(tmp / f"math-{name}" / "test.jsonl")
+    return out
+
+
 def _model_dirs(tmp: Path, policy_dir: Path) -> dict[str, str]:
     """Exports damaged after training: ILQL heads, a checkpoint, a reward model's config or tokenizer."""
     import pickle
@@ -197,6 +213,7 @@ def _files(tmp: Path, policy_dir: Path) -> dict[str, str]:
         "LONGSTEP": str(tmp / "long-step.jsonl"),
         "LONGSTEPLABELS": str(tmp / "long-step-labels.jsonl"),
         **_gsm8k_dirs(tmp),
+        **_math_files(tmp),
         **_model_dirs(tmp, policy_dir),
         **_merge_inputs(tmp),
         **{
@@ -279,6 +296,14 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "data={MISSINGNODE}"], ["missing-node.jsonl:1", "node 5"]),
     (["train", "resume=true"], ["resume=true needs out_dir"]),
     (["train", "resume=true", "out_dir={FRESH}"], ["last.ckpt does not exist", "without resume"]),
+    # tracking (trainer.logger of train, tracking.logger of eval and loop)
+    (["train", "trainer.logger=banana"], ["trainer.logger='banana'", "csv, tensorboard, mlflow"]),
+    (["eval", "tracking.logger=banana"], ["tracking.logger='banana'", "csv, tensorboard, mlflow"]),
+    (["loop", "tracking.logger=banana"], ["tracking.logger='banana'", "csv, tensorboard, mlflow"]),
+    (
+        ["eval", "tracking.logger=mlflow", "tracking.tracking_uri=banana://x", "out_dir={FRESH}"],
+        ["tracking_uri=banana://x: cannot start an MLflow run", "check the URI"],
+    ),
     # label
     (["label"], ["needs data="]),
     (["label", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
@@ -384,6 +409,11 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["eval", "task=gsm8k", "task.path={GSM_NOHASH}"], ["test.jsonl:1", 'does not end with "#### <number>"']),
     (["eval", "task=gsm8k", "task.path={GSM_EMPTY}"], ["holds no test rows"]),
     (["eval", "task=gsm8k", "task.path={GSM_COLUMNS}"], ["no question, answer column", "it has q, a"]),
+    # ... and qstar_math's reader (the datasets library, then a check of every row)
+    (["eval", "task=math", "task.path={MATH_NOTJSON}"], ["test.jsonl:1: not JSON", "one JSON object per line"]),
+    (["eval", "task=math", "task.path={MATH_NOANSWER}"], ["test.jsonl: no answer column (it has problem, solution)", "MATH-500"]),
+    (["eval", "task=math", "task.path={MATH_PNUMBER}"], ["test.jsonl: row 1", '"problem" must be non-empty text, not int']),
+    (["eval", "task=math", "task.path={MATH_EMPTY}"], ["holds no test rows", "MATH-500's test.jsonl"]),
     # damaged exports and checkpoints
     (["solve", "expander=ilql", "model.name_or_path={ILQL_EMPTY}"], ["cannot load", "ilql_heads.safetensors", "optimizer=ilql"]),
     (
@@ -414,6 +444,22 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["solve", "expander=vllm", "expander.top_k=-5"], ["expander.top_k=-5", "0 (off)"]),
     (["solve", "expander=vllm", "expander.max_model_len=-1"], ["expander.max_model_len=-1"]),
     (["solve", "expander=vllm", "model=smollm2"], ["expander=vllm does not load model.gguf_file", "expander=hf"]),
+    (["solve", "model=tiny-gpt2"], ["model.name_or_path is empty", "only qstar train can start from"]),
+    (
+        ["solve", "task=gsm8k", "problem=test/0", "search=best-of-n", "search.n=1", "search.select=majority", "~scorer"],
+        ["a prompt of 416 tokens does not fit the model's context of 128 positions"],
+    ),
+    # served models (a wrong model name needs a server: tests/test_served.py)
+    (
+        ["solve", "expander=openai", "expander.base_url=http://127.0.0.1:9/v1", "expander.max_retries=0"],
+        ["cannot reach the server at http://127.0.0.1:9/v1", "expander.base_url"],
+    ),
+    (
+        ["solve", "expander=openai", "expander.api_key_env=QSTAR_NO_SUCH_KEY"],
+        ["the environment variable QSTAR_NO_SUCH_KEY is not set", "expander.api_key_env=null"],
+    ),
+    (["solve", "expander=openai", "expander.base_url=localhost:8000"], ["expander.base_url='localhost:8000'", "http://"]),
+    (["solve", "expander=openai", "expander.concurrency=0"], ["expander.concurrency=0"]),
     (["solve", "scorer=hf-prm", "scorer.kind=token-classification", "scorer.positive_label=-1"], ["scorer.positive_label=-1"]),
     (["solve", "search.prune=2"], ["search.prune=2.0 drops every state", "at most 1.0"]),
     (["solve", "search=dfs", "scorer=verifier", "search.threshold=1"], ["search.threshold=1.0 drops every state"]),

@@ -42,6 +42,38 @@ def test_answers_compare_as_numbers():
     assert not same_number("18", "19") and not same_number(None, "18") and not same_number("x", "x")
 
 
+# Where the old hand-written reader and math-verify differ. The comment says which is right and
+# so which one qstar_gsm8k.answers now follows.
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        # math-verify is right: a boxed answer in LaTeX is still a stated answer (the regex read none
+        # of these, so the path went on past its answer)
+        ("So she makes \\boxed{\\frac{3}{4}} of a pie.", "0.75"),
+        ("\\boxed{18 \\text{ dollars}}", "18"),
+        ("\\boxed{\\$1,000}", "1000"),
+        ("\\boxed{\\dfrac{36}{2}}", "18"),
+        ("\\boxed{x + 1}", "x + 1"),  # stated, though no number: the path ends, and it matches no reference
+        # the hand-written phrases are right: math_verify.parse always falls back to some number
+        ("She sells 9 eggs for $2 each.", None),  # parse → 2, but no final answer is stated
+        ("The answer is 5, and 6 eggs are left over.", "5"),  # parse → 6, the last number
+    ],
+)
+def test_where_the_hand_reader_and_math_verify_differ(text, answer):
+    assert extract_answer(text) == answer
+
+
+def test_the_comparison_stays_exact_where_math_verify_is_looser():
+    """math_verify.verify rounds to six decimals and equates a symbol with itself; GSM8K answers are
+    exact numbers, so exact comparison is right there. LaTeX numbers are read by math-verify."""
+    from math_verify import parse, verify
+
+    assert verify(parse("$0.1$"), parse("$0.1000001$")) and not same_number("0.1000001", "0.1")
+    assert verify(parse("$1/3$"), parse("$0.333333$")) and not same_number("0.333333", "1/3")
+    assert verify(parse("$x$"), parse("$x$")) and not same_number("x", "x")
+    assert same_number("\\frac{1}{3}", "1/3") and same_number("\\dfrac{3}{4}", "0.75") and same_number("18\\text{ dollars}", "18")
+
+
 def test_the_reference_is_after_the_four_hashes_and_becomes_steps():
     solution = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 1,018"
     assert reference_answer(solution) == "1018"

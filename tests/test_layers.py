@@ -10,7 +10,23 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[1] / "qstar"
 # dependencies worth deferring: importing any of them costs seconds or pulls a GPU runtime
-HEAVY = ("torch", "transformers", "lightning", "vllm", "matplotlib", "torchmetrics", "tokenizers", "safetensors", "pyarrow", "datasets")
+HEAVY = (
+    "torch",
+    "transformers",
+    "lightning",
+    "vllm",
+    "matplotlib",
+    "torchmetrics",
+    "tokenizers",
+    "safetensors",
+    "pyarrow",
+    "datasets",
+    "math_verify",
+    "sympy",
+    "openai",
+    "tensorboard",
+    "mlflow",
+)
 
 
 def modules() -> dict[str, ast.Module]:

@@ -25,7 +25,7 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
     assert again.returncode == 2
     assert again.stderr.strip() == (
         f"qstar: error: out_dir={tmp_path} holds a loop run with eval_limit=1, not 2: "
-        "rerun with the same settings (only rounds, shard and train_launcher may change) or pick another out_dir"
+        "rerun with the same settings (only rounds, shard, train_launcher and tracking may change) or pick another out_dir"
     )
 
 

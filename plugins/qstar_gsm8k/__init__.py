@@ -5,7 +5,8 @@ default the first 20 rows of the test split, shipped in the package; ``task.path
 file (``.../gsm8k/test.jsonl``) or a directory in the Hub dataset's layout (``<split>.jsonl``, or
 ``main/<split>-*.parquet``). A step is a paragraph (``segmenter=paragraph``); a step that states
 a final answer ("The answer is 18.", "\\boxed{18}", "#### 18", "Answer: 18") ends the path, and
-answers are compared as numbers (commas and dollar signs stripped, ``18.00`` = ``18``).
+answers are compared as exact numbers (commas and dollar signs stripped, ``18.00`` = ``18``;
+a number in LaTeX such as ``\\frac{3}{4}`` read by math-verify: ``answers.py`` says where and why).
 
 There is no rule check of prose: every step is "valid", and no look-ahead exists, so the
 ``verifier`` scorer judges final answers only (the *rules* setting); with a PRM, or with no

@@ -10,6 +10,7 @@ from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList, Sta
 from transformers.cache_utils import DynamicLayer
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
+from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 from qstar.seeding import stable_int
 
@@ -116,6 +117,12 @@ class HFExpander:
         proposals: list[list[Proposal] | None] = [None] * len(prompts)
         prompt_tokens: list[int] = [0] * len(prompts)
         ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        longest = max((len(p) for p in ids), default=0)
+        if longest >= self.max_positions:  # the position embeddings would be indexed out of range
+            raise QstarError(
+                f"a prompt of {longest} tokens does not fit the model's context of {self.max_positions} positions: "
+                "use a model with a longer context (model.name_or_path=...), or a task whose prompts fit"
+            )
         # Prompts of similar length share a call: less padding to compute (a request mixes depths).
         order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
         for c in range(0, len(order), per_call):

@@ -60,6 +60,7 @@ from qstar.models import resolve_path
 from qstar.plugins import Registry, make_plugin_manager
 from qstar.runs import console, output_dir
 from qstar.shards import parse_shard
+from qstar.tracking import TrackingConfig, open_tracker, stage_overrides
 
 POLICY_FROM = ("previous", "start")
 LOOP_DATA = ("trees", "labels")  # what a round hands the policy optimizer: its searched trees or its step labels
@@ -105,6 +106,9 @@ class LoopConfig:
     shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
     shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
     out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
+    tracking: TrackingConfig = field(
+        default_factory=TrackingConfig
+    )  # tracking.logger=tensorboard|mlflow: the round rows go there, and every training and eval stage logs to the same store
 
     def __post_init__(self):
         if self.rounds < 0:
@@ -189,6 +193,10 @@ class Loop:
         self.data_kind = policy_data(registry or Registry(make_plugin_manager()), cfg.optimizer)
         self.common = [f"seed={cfg.seed}", *cfg.overrides]
         self.worker = parse_shard(cfg.shard)
+        tracking = cfg.get("tracking")
+        self.track_train = stage_overrides(tracking, "trainer", self.out)  # the stages log to the loop's store
+        self.track_eval = stage_overrides(tracking, "tracking", self.out)
+        self.tracker = None  # the loop's own tracking run (the round rows), opened by run()
 
     # -- stages -------------------------------------------------------------------------------
     def stage(self, r: int, name: str, args: list[str]) -> dict:
@@ -259,12 +267,32 @@ class Loop:
         greedy = self.stage(
             r,
             "eval-greedy",
-            ["eval", *self.common, *split, "search=best-of-n", "search.n=1", "search.select=majority", "~scorer", "expander.temperature=0"],
+            [
+                "eval",
+                *self.common,
+                *split,
+                "search=best-of-n",
+                "search.n=1",
+                "search.select=majority",
+                "~scorer",
+                "expander.temperature=0",
+                *self.track_eval,
+            ],
         )
         searched = self.stage(
             r,
             "eval-search",
-            ["eval", *self.common, *split, "search=tot-bfs", "scorer=prm", f"scorer.model={prm}", "setting=learned", *c.search_overrides],
+            [
+                "eval",
+                *self.common,
+                *split,
+                "search=tot-bfs",
+                "scorer=prm",
+                f"scorer.model={prm}",
+                "setting=learned",
+                *c.search_overrides,
+                *self.track_eval,
+            ],
         )
         # the PRM against exact step labels and the policy's legal share, on the searched test trees (evaluation only)
         task_args = [o for o in c.overrides if o.lstrip("+~").split("=", 1)[0].split(".")[0] in ("task", "segmenter")]
@@ -372,7 +400,7 @@ class Loop:
                 "the driver (the same command without shard=) trains and evaluates"
             )
         labels = d / "label" / "labels.jsonl"
-        trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10"]
+        trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", *self.track_train]
         prm_stage = self.stage(
             r,
             "prm",
@@ -455,6 +483,9 @@ class Loop:
     def run(self) -> list[dict]:
         c = self.cfg
         self._start()
+        # the round rows' tracking run; a rerun continues it and logs only the rounds not logged yet
+        self.tracker = open_tracker(c.get("tracking"), self.out, resume=True)
+        self.tracker.params(OmegaConf.to_container(c, resolve=True))
         policy, prm = c.start_policy, c.start_prm
         start = self.evaluate(0, policy, prm)
         rows = [self._row(0, {**start, "stage_wall_time": {"eval": start["wall_time"]}}, 0, start["wall_time"])]
@@ -463,6 +494,7 @@ class Loop:
             rows.append(self._row(r, info, info["tokens"], info["wall_time"]))
             self._save(rows)
         self._save(rows)
+        self.tracker.close()
         return rows
 
     def _check_same_run(self) -> None:
@@ -476,10 +508,10 @@ class Loop:
         # a setting added after the run started reads as its default, so the run still resumes
         defaults = {f.name: f.default for f in dataclasses.fields(LoopConfig) if f.default is not dataclasses.MISSING}
         for key in sorted(set(old) | set(new)):
-            if key not in ("rounds", "out_dir", "shard", "train_launcher") and old.get(key, defaults.get(key)) != new.get(key):
+            if key not in ("rounds", "out_dir", "shard", "train_launcher", "tracking") and old.get(key, defaults.get(key)) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
-                    "rerun with the same settings (only rounds, shard and train_launcher may change) or pick another out_dir"
+                    "rerun with the same settings (only rounds, shard, train_launcher and tracking may change) or pick another out_dir"
                 )
 
     @staticmethod
@@ -502,6 +534,11 @@ class Loop:
 
     def _save(self, rows: list[dict]) -> None:
         c = self.cfg
+        if self.tracker is not None:  # each round's row once, at step = its round (nested figures as stage_wall_time/prm …)
+            for row in rows:
+                flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
+                flat |= {f"{k}/{sub}": x for k, v in row.items() if isinstance(v, dict) for sub, x in v.items()}
+                self.tracker.metrics({f"loop/{k}": v for k, v in flat.items()}, step=row["round"], key=f"round-{row['round']}")
         start = {"start_policy": c.start_policy, "start_prm": c.start_prm, "policy_from": c.policy_from}
         atomic_write_text(self.out / "rounds.json", json.dumps({"optimizer": self.optimizer, **start, "rounds": rows}, indent=2) + "\n")
         import matplotlib

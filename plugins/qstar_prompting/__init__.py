@@ -32,6 +32,7 @@ from qstar import hookimpl
 from qstar.errors import QstarError
 from qstar.protocols import ExpandStats, Proposal
 from qstar.seeding import stable_int
+from qstar.served import ServedFields
 from qstar.tree import Problem
 
 __all__ = ["LLMValueConfig", "LLMValueScorer", "ProposeConfig", "ProposeExpander", "parse_proposals", "parse_value"]
@@ -65,24 +66,6 @@ def parse_value(text: str, values: dict) -> float:
         if re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", last):
             return float(values[word])
     return 0.0
-
-
-@dataclass
-class ServedFields:
-    """Where a served model is (``base_url=None``: the local checkpoint, run through ``hf``)."""
-
-    base_url: Optional[str] = None  # an OpenAI-compatible server's root, e.g. http://127.0.0.1:8000/v1
-    served_model: str = ""  # the served model's name ("" = the one model the server serves)
-    api_key_env: Optional[str] = None  # environment variable holding the API key (None: a server without keys)
-    concurrency: int = 16  # requests in flight at once
-    timeout: float = 120.0  # seconds a request may take
-    max_retries: int = 3  # retries with backoff on connection errors, 429 and 5xx
-
-    def served(self, prefix: str):
-        from qstar.served import ServedConfig
-
-        keys = ("api_key_env", "concurrency", "timeout", "max_retries")
-        return ServedConfig(base_url=self.base_url, model=self.served_model, **{k: getattr(self, k) for k in keys}), prefix
 
 
 class ServedGenerator:

@@ -11,6 +11,18 @@ Two families, read at a *step tag* written after every step:
 The input is the task's prompt, then every step followed by the tag and ``separator``. Each piece
 is tokenized on its own and the ids concatenated, so the tag's position is known exactly however
 the tokenizer would merge it with its neighbours.
+
+Served form (``base_url=``): the PRM runs behind vLLM's pooling endpoint (``/pooling``, task
+``token_classify``) and qstar sends the same token ids, reads the head's raw outputs at the same tag
+positions and applies the same activation; only the tokenizer is loaded here (from ``model``).
+A token classifier is served as it is (``--runner pooling --pooler-config '{"task": "token_classify"}'``); a plus-minus PRM is served with vLLM's
+conversion of its LM head into a one-unit score, ``logit(good) - logit(bad)``, whose sigmoid is
+exactly ``softmax(logits[good], logits[bad])[good]``::
+
+    vllm serve <prm> --runner pooling --convert classify --pooler-config '{"task": "token_classify"}' \
+      --hf-overrides '{"classifier_from_token": ["-", "+"], "method": "from_2_way_softmax"}'
+
+(the bad token first: vLLM's score is the second token's logit minus the first's).
 """
 
 from __future__ import annotations
@@ -19,13 +31,14 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from qstar.errors import QstarError
+from qstar.served import ServedFields
 from qstar.tree import Problem
 
 KINDS = ("plus-minus", "token-classification")
 
 
 @dataclass
-class ExternalPRMConfig:
+class ExternalPRMConfig(ServedFields):
     name: str = "hf-prm"  # the registered name: scorer=hf-prm
     model: Optional[str] = None  # the PRM checkpoint: a Hub id or a save_pretrained directory
     kind: str = "plus-minus"  # plus-minus (P(good token) at the tag) | token-classification (P(class) at the tag)
@@ -69,14 +82,20 @@ class ExternalPRMScorer:
         self.cfg, self.task = cfg, task
         self.name, self.aggregate = cfg.name, cfg.aggregate
         self.tok = load_tokenizer(cfg.model)
-        path = check_model_path(cfg.model)
-        auto = AutoModelForCausalLM if cfg.kind == "plus-minus" else AutoModelForTokenClassification
-        try:
-            self.model = auto.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device).eval()
-        except Exception as e:  # noqa: BLE001 - one line for any loading failure
-            raise QstarError(
-                f"cannot load PRM {cfg.model!r} as {auto.__name__} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): check scorer.kind"
-            ) from None
+        self.client = self.model = None
+        if cfg.base_url:  # served: the server holds the weights; the tokenizer places the tags
+            from qstar.served import ServedClient
+
+            self.client = ServedClient(*cfg.served("scorer"))
+        else:
+            path = check_model_path(cfg.model)
+            auto = AutoModelForCausalLM if cfg.kind == "plus-minus" else AutoModelForTokenClassification
+            try:
+                self.model = auto.from_pretrained(path, dtype=getattr(torch, cfg.dtype)).to(cfg.device).eval()
+            except Exception as e:  # noqa: BLE001 - one line for any loading failure
+                raise QstarError(
+                    f"cannot load PRM {cfg.model!r} as {auto.__name__} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): check scorer.kind"
+                ) from None
         self.tag_ids = self._ids(cfg.step_tag)
         self.sep_ids = self._ids(cfg.separator) if cfg.separator else []
         if not self.tag_ids:
@@ -89,7 +108,7 @@ class ExternalPRMScorer:
             )
         if cfg.kind == "plus-minus":
             self.good, self.bad = self._one(cfg.good_token, "good_token"), self._one(cfg.bad_token, "bad_token")
-        else:
+        elif self.model is not None:  # served: the outputs' width is checked when they come
             n = self.model.config.num_labels
             if n == 1 and cfg.positive_label > 1:
                 raise QstarError(
@@ -122,6 +141,8 @@ class ExternalPRMScorer:
 
     def step_scores(self, prompts: Sequence[str], paths: Sequence[Sequence[str]]) -> list[list[float]]:
         """Every step's score, for each path."""
+        if self.client is not None:
+            return self._served_step_scores(prompts, paths)
         import torch
 
         out: list[list[float]] = []
@@ -145,6 +166,27 @@ class ExternalPRMScorer:
                 else:
                     p = torch.softmax(at, dim=-1)[:, self.cfg.positive_label]
                 out.append(p.tolist())
+        return out
+
+    def _served_step_scores(self, prompts, paths) -> list[list[float]]:
+        import torch
+
+        enc = [self.encode(p, s) for p, s in zip(prompts, paths)]
+        out = []
+        for raw, (_, tags) in zip(self.client.token_scores([ids for ids, _ in enc]), enc):
+            at = torch.tensor(raw, dtype=torch.float32).reshape(len(raw), -1)[tags]  # (steps, outputs)
+            width = at.shape[-1]
+            if self.cfg.kind == "plus-minus" and width != 1:
+                raise QstarError(
+                    f"the server at {self.cfg.base_url} gives {width} outputs per token, not one: serve a plus-minus PRM with --runner pooling "
+                    """--convert classify --hf-overrides '{"classifier_from_token": [bad, good], "method": "from_2_way_softmax"}'"""
+                )
+            if width == 1:  # one unit: P(good) = sigmoid (plus-minus: sigmoid(logit good - logit bad), the 2-way softmax)
+                out.append(torch.sigmoid(at[:, 0]).tolist())
+            elif 0 <= self.cfg.positive_label < width:
+                out.append(torch.softmax(at, dim=-1)[:, self.cfg.positive_label].tolist())
+            else:
+                raise QstarError(f"scorer.positive_label={self.cfg.positive_label}: the served PRM has {width} classes (0–{width - 1})")
         return out
 
     def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
