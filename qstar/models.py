@@ -10,9 +10,11 @@ letters, so any ASCII text round-trips."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import os
+import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,50 @@ def check_model_path(name_or_path: str, gguf_file: str | None = None) -> str:
     return str(Path(path).expanduser()) if local else path
 
 
+def gguf_cache(path: str, gguf_file: str | None, what: str) -> Path | None:
+    """Where the dequantized form of ``path/gguf_file`` is kept (``what``: ``tokenizer`` or
+    ``model-<dtype>``), or None (no GGUF file, or ``QSTAR_CACHE=off``). Reading a GGUF file means
+    converting its vocabulary and dequantizing every tensor: about 19 s for SmolLM2-135M on 2 CPU
+    cores, against about 1 s for the ``save_pretrained`` copy the first load leaves here. The key
+    is the file's absolute path, size and modification time, so a changed file is converted again.
+    ``QSTAR_CACHE`` sets the root (default ``$XDG_CACHE_HOME/qstar`` or ``~/.cache/qstar``)."""
+    if not gguf_file:
+        return None
+    root = os.environ.get("QSTAR_CACHE") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qstar")
+    if root.lower() in ("off", "0", "false", "no"):
+        return None
+    f = (Path(path) / gguf_file).resolve()
+    st = f.stat()
+    key = hashlib.sha256(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return Path(root).expanduser() / "gguf" / f"{f.stem}-{key}" / what
+
+
+def _save_to_cache(obj, dest: Path) -> None:
+    """``obj.save_pretrained`` into ``dest`` atomically (a temporary sibling renamed into place):
+    a crash or a concurrent first load never leaves a half-written copy that a later load would
+    read. A cache that cannot be written (read-only home, full disk) only costs the next load the
+    conversion again."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    # transformers marks a model read from GGUF as quantized and refuses to save it, though its
+    # weights are plain dequantized tensors by then: the copy is saved without the mark (then restored)
+    quantizer = getattr(obj, "hf_quantizer", None)
+    config = getattr(obj, "config", None)
+    mark = config.__dict__.pop("quantization_config", None) if quantizer is not None else None
+    try:
+        if quantizer is not None:
+            obj.hf_quantizer = None
+        tmp.mkdir(parents=True, exist_ok=True)
+        obj.save_pretrained(tmp)
+        os.replace(tmp, dest)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if quantizer is not None:
+            obj.hf_quantizer = quantizer
+            if mark is not None:
+                config.quantization_config = mark
+
+
 def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
     from transformers import AutoTokenizer
 
@@ -83,8 +129,14 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
             f"model path {name_or_path!r} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): "
             "save the tokenizer there too with tokenizer.save_pretrained(<dir>)"
         )
+    cached = gguf_cache(path, gguf_file, "tokenizer")
     try:
-        tok = AutoTokenizer.from_pretrained(path, **({"gguf_file": gguf_file} if gguf_file else {}))
+        if cached and cached.is_dir():
+            tok = AutoTokenizer.from_pretrained(cached)
+        else:
+            tok = AutoTokenizer.from_pretrained(path, **({"gguf_file": gguf_file} if gguf_file else {}))
+            if cached:
+                _save_to_cache(tok, cached)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError, ImportError) as e:
         raise QstarError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     tok.padding_side = "left"
@@ -100,13 +152,19 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu
 
     hf_logging.disable_progress_bar()
     path = check_model_path(name_or_path, gguf_file)
+    cached = gguf_cache(path, gguf_file, f"model-{dtype}")
     try:
-        # a GGUF file is dequantized to ``dtype`` on load (transformers' gguf integration, whose
-        # progress bar cannot be turned off: it goes to a discarded buffer instead of the console)
-        with contextlib.redirect_stderr(io.StringIO()) if gguf_file else contextlib.nullcontext():
-            model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=getattr(torch, dtype), **({"gguf_file": gguf_file} if gguf_file else {})
-            )
+        if cached and cached.is_dir():
+            model = AutoModelForCausalLM.from_pretrained(cached, dtype=getattr(torch, dtype))
+        else:
+            # a GGUF file is dequantized to ``dtype`` on load (transformers' gguf integration, whose
+            # progress bar cannot be turned off: it goes to a discarded buffer instead of the console)
+            with contextlib.redirect_stderr(io.StringIO()) if gguf_file else contextlib.nullcontext():
+                model = AutoModelForCausalLM.from_pretrained(
+                    path, dtype=getattr(torch, dtype), **({"gguf_file": gguf_file} if gguf_file else {})
+                )
+            if cached:
+                _save_to_cache(model, cached)
     except Exception as e:  # noqa: BLE001 - corrupt weights raise safetensors', torch's or OS errors alike
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise QstarError(

@@ -10,6 +10,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def qstar_cache(tmp_path_factory) -> Path:
+    """One cache of dequantized GGUF models (qstar.models.gguf_cache) for the whole session, its
+    commands run in subprocesses included, instead of the user's ~/.cache/qstar."""
+    path = tmp_path_factory.mktemp("qstar-cache")
+    old = os.environ.get("QSTAR_CACHE")
+    os.environ["QSTAR_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("QSTAR_CACHE", None)
+    else:
+        os.environ["QSTAR_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """An untrained 2-layer GPT-2 with the number tokenizer, saved like any HF checkpoint."""

@@ -192,3 +192,16 @@ def test_a_step_the_model_ended_its_answer_with_ends_the_path():
     leaf = engine._add_rollout(tree, going, Scripted().rollout(["p"], 1)[0][0][0])
     assert [n.step for n in tree.path(leaf)[1:]] == ["She sells 9 eggs.", "Nine eggs.", "She stops here."]
     assert leaf.terminal and not tree.parent(leaf).terminal  # only the rollout's last step ends the path
+
+
+def test_a_changed_gguf_file_gets_a_new_cache_entry(tmp_path, monkeypatch):
+    from qstar.models import gguf_cache
+
+    monkeypatch.setenv("QSTAR_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF one")
+    first = gguf_cache(str(tmp_path), "m.gguf", "tokenizer")
+    assert first == gguf_cache(str(tmp_path), "m.gguf", "tokenizer")
+    f.write_bytes(b"GGUF two, longer")
+    assert gguf_cache(str(tmp_path), "m.gguf", "tokenizer") != first
+    assert gguf_cache(str(tmp_path), None, "tokenizer") is None

