@@ -165,3 +165,18 @@ def test_prm_replay_and_kept_rounds_join_the_prm_data_once(compose, tmp_path):
     assert loop.prm_data(2, labels(2)) == joined  # joined once: a resumed round trains on the same data
     with pytest.raises(QstarError, match=r"prm_replay: .*replay.jsonl does not exist"):
         loop.prm_data(3, labels(2))
+
+
+def test_a_run_from_before_an_optimizer_option_existed_resumes(compose, tmp_path):
+    from qstar.errors import QstarError
+    from qstar_loop import Loop
+
+    cfg = compose("loop", ["optimizer=rft", f"out_dir={tmp_path}"])
+    Loop(cfg)._start()
+    saved = tmp_path / "loop.yaml"
+    saved.write_text("".join(x for x in saved.read_text().splitlines(keepends=True) if x.strip() != "val_by: path"))
+    assert "val_by" not in saved.read_text()
+    Loop(cfg)._start()  # the option reads as its default, so the run resumes
+    changed = compose("loop", ["optimizer=rft", "optimizer.val_by=problem", f"out_dir={tmp_path}"])
+    with pytest.raises(QstarError, match=r"holds a loop run with optimizer=\{.*'val_by': 'path'"):
+        Loop(changed)._start()

@@ -93,3 +93,16 @@ def test_sft_trains_under_ddp_on_two_cpu_processes_and_exports(compose, tmp_path
     for k, v in model.state_dict().items():
         assert torch.equal(v, best[f"model.{k}"]), k
     assert train_losses(out)
+
+
+def test_right_paths_held_out_by_problem_keep_every_problem_on_one_side():
+    from qstar_sft.train import hold_out
+
+    pairs = [(f"puzzle {i}", f"path {j}") for i in range(40) for j in range(i % 3 + 1)]
+    train, val = hold_out(pairs, 10.0, "problem", seed=0)
+    assert sorted(train + val) == sorted(pairs)
+    assert len({p for p, _ in val}) == 4 and not {p for p, _ in val} & {p for p, _ in train}
+    # by path, a problem's paths land on both sides: the validation loss then rewards memorising
+    train, val = hold_out(pairs, 10.0, "path", seed=0)
+    assert len(val) == len(pairs) // 10 and {p for p, _ in val} & {p for p, _ in train}
+    assert hold_out(pairs, 10.0, "path", seed=0) == (train, val)

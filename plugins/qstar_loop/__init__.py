@@ -57,7 +57,7 @@ from qstar import hookimpl
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text, save_png
 from qstar.models import resolve_path
-from qstar.plugins import Registry, make_plugin_manager
+from qstar.plugins import Registry, UnknownComponentError, make_plugin_manager
 from qstar.runs import console, output_dir
 from qstar.shards import parse_shard
 from qstar.tracking import TrackingConfig, open_tracker, stage_overrides
@@ -190,7 +190,8 @@ class Loop:
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.optimizer = cfg.optimizer.name
-        self.data_kind = policy_data(registry or Registry(make_plugin_manager()), cfg.optimizer)
+        self.registry = registry or Registry(make_plugin_manager())
+        self.data_kind = policy_data(self.registry, cfg.optimizer)
         self.common = [f"seed={cfg.seed}", *cfg.overrides]
         self.worker = parse_shard(cfg.shard)
         tracking = cfg.get("tracking")
@@ -507,12 +508,23 @@ class Loop:
         new = OmegaConf.to_container(self.cfg, resolve=True)
         # a setting added after the run started reads as its default, so the run still resumes
         defaults = {f.name: f.default for f in dataclasses.fields(LoopConfig) if f.default is not dataclasses.MISSING}
+        if isinstance(old.get("optimizer"), dict):  # likewise an optimizer option added since
+            old["optimizer"] = {**self._optimizer_defaults(old["optimizer"].get("name")), **old["optimizer"]}
         for key in sorted(set(old) | set(new)):
             if key not in ("rounds", "out_dir", "shard", "train_launcher", "tracking") and old.get(key, defaults.get(key)) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
                     "rerun with the same settings (only rounds, shard, train_launcher and tracking may change) or pick another out_dir"
                 )
+
+    def _optimizer_defaults(self, name: str | None) -> dict:
+        try:
+            schema = self.registry.get("optimizer", name).schema
+        except UnknownComponentError:  # an optimizer no longer installed: no defaults to fill in
+            return {}
+        if schema is None or not dataclasses.is_dataclass(schema):
+            return {}
+        return {f.name: f.default for f in dataclasses.fields(schema) if f.default is not dataclasses.MISSING}
 
     @staticmethod
     def _row(r: int, ev: dict, tokens: int, wall: float) -> dict:

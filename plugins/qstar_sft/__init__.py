@@ -20,6 +20,7 @@ from qstar.training import OptimizerConfig, TrainContext, fit_and_export
 from qstar.tree import iter_results
 
 SOURCES = ("auto", "gold", "random-legal", "right-paths")
+VAL_BY = ("path", "problem")
 
 
 @dataclass
@@ -30,6 +31,7 @@ class SFTConfig(OptimizerConfig):
     warmup_steps: int = 100  # linear warm-up (at most a tenth of training), then cosine decay to lr/10
     batch_size: int = 64  # trajectories per batch
     val_percent: float = 10.0  # right-paths trees have no validation split: this percent of the paths is held out
+    val_by: str = "path"  # how right-paths hold out val_percent: path (any paths) | problem (all paths of those problems: unseen problems)
     max_per_problem: int = 32  # cap gold trajectories per problem so easy puzzles don't dominate
     source: str = "auto"  # auto (data= trees: chosen right paths, else gold) | gold | random-legal (no solution shown) | right-paths (every right leaf)
     legal_steps: bool = False  # paths from data= trees: keep one only if the task's rules accept every step, not just its answer
@@ -38,6 +40,8 @@ class SFTConfig(OptimizerConfig):
         super().__post_init__()
         if self.source not in SOURCES:
             raise QstarError(f"optimizer.source={self.source!r}: choose {', '.join(SOURCES)}")
+        if self.val_by not in VAL_BY:
+            raise QstarError(f"optimizer.val_by={self.val_by!r}: choose {' or '.join(VAL_BY)}")
         if self.max_per_problem < 1:
             raise QstarError(f"optimizer.max_per_problem={self.max_per_problem}: must be at least 1")
 

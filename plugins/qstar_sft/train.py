@@ -37,6 +37,25 @@ def collate(batch, pad_id: int):
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def hold_out(pairs: list[tuple[str, str]], percent: float, by: str, seed: int) -> tuple[list, list]:
+    """Split (prompt, completion) pairs into training and validation pairs, ``percent`` held out:
+    by ``path`` (any pairs) or by ``problem`` (every pair of the held-out prompts, so the
+    validation loss, and the best checkpoint it picks, measure problems the model never trained
+    on; a problem's several right paths otherwise sit on both sides)."""
+    rng = random.Random(seed)
+    if by == "problem":
+        prompts = sorted({p for p, _ in pairs})
+        rng.shuffle(prompts)
+        held = set(prompts[: max(1, int(len(prompts) * percent // 100))])
+        val = [x for x in pairs if x[0] in held]
+        train = [x for x in pairs if x[0] not in held]
+        return (train or val), val
+    pairs = list(pairs)
+    rng.shuffle(pairs)
+    cut = max(1, int(len(pairs) * percent // 100))
+    return pairs[cut:] or pairs[:cut], pairs[:cut]
+
+
 class StepDataModule(L.LightningDataModule):
     def __init__(self, ctx: TrainContext, cfg: SFTConfig, tokenizer, max_len: int):
         super().__init__()
@@ -44,16 +63,13 @@ class StepDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         def build(split):
-            pairs = trajectories(self.ctx, split, self.cfg.max_per_problem, self.ctx.seed, self.cfg.source, self.cfg.legal_steps)
-            return [encode(self.tokenizer, p, c, self.max_len) for p, c in pairs]
+            return trajectories(self.ctx, split, self.cfg.max_per_problem, self.ctx.seed, self.cfg.source, self.cfg.legal_steps)
 
-        self.train_set = build(self.ctx.split)
-        self.val_set = build(self.ctx.val_split)
-        if not self.val_set and self.train_set:  # right-paths: hold out val_percent of the paths
-            rng = random.Random(self.ctx.seed)
-            rng.shuffle(self.train_set)
-            cut = max(1, int(len(self.train_set) * self.cfg.val_percent // 100))
-            self.val_set, self.train_set = self.train_set[:cut], self.train_set[cut:] or self.train_set[:cut]
+        train, val = build(self.ctx.split), build(self.ctx.val_split)
+        if not val and train:  # right-paths: hold out val_percent of the paths
+            train, val = hold_out(train, self.cfg.val_percent, self.cfg.val_by, self.ctx.seed)
+        self.train_set = [encode(self.tokenizer, p, c, self.max_len) for p, c in train]
+        self.val_set = [encode(self.tokenizer, p, c, self.max_len) for p, c in val]
         if not self.train_set:
             raise QstarError("no trajectory to train on: the trees hold no right answer (optimizer.source=right-paths)")
 
