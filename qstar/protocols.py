@@ -30,6 +30,15 @@ class StepVerdict:
     dead_end: bool = False  # valid, but the task's rules say no answer can follow (e.g. 23 left)
 
 
+def graded(task, problem, verdict: StepVerdict) -> StepVerdict:
+    """``verdict`` (a task's ``parse_step``) with its stated answer graded by ``task.is_correct``:
+    a step that states an answer ends the path, right or wrong; one that states none is returned
+    as it is. Tasks whose steps are free text (GSM8K, MATH) check a step this way."""
+    if verdict.answer is None:
+        return verdict
+    return StepVerdict(valid=verdict.valid, terminal=True, answer=verdict.answer, correct=task.is_correct(problem, verdict.answer))
+
+
 @runtime_checkable
 class Task(Protocol):
     name: str

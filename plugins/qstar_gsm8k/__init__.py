@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 from qstar import hookimpl
 from qstar.errors import QstarError
-from qstar.protocols import StepVerdict
+from qstar.protocols import StepVerdict, graded
 from qstar.seeding import stable_int
 from qstar.tree import Problem
 
@@ -176,10 +176,7 @@ class GSM8KTask:
         return StepVerdict(valid=bool(step.strip()), terminal=answer is not None, answer=answer)
 
     def check_step(self, problem: Problem, previous: Sequence[str], step: str) -> StepVerdict:
-        verdict = self.parse_step(problem, previous, step)
-        if verdict.answer is None:
-            return verdict
-        return StepVerdict(valid=verdict.valid, terminal=True, answer=verdict.answer, correct=self.is_correct(problem, verdict.answer))
+        return graded(self, problem, self.parse_step(problem, previous, step))
 
     def is_correct(self, problem: Problem, answer: str | None) -> bool:
         return same_number(answer, problem.answer)
