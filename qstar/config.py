@@ -8,6 +8,7 @@ against the schema their plugin registered when the component is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 from hydra.core.config_search_path import ConfigSearchPath
@@ -87,6 +88,7 @@ class SearchCommandConfig(SearchCommonConfig):
     split: str = "test"  # the task split to search (game24: train, val, test, all)
     limit: int = 0  # first N problems of the split; 0 = all
     every: int = 1  # keep every Nth problem of the split (a spread-out subset), before limit
+    exclude: Optional[str] = None  # a text file of problem ids, one a line: leave these out (after every and limit)
     out_dir: Optional[str] = None  # default: Hydra's run directory
     progress: bool = True  # show a progress bar
     shard: Optional[str] = None  # i/n: this worker's share of the problems (stable hash of the id); qstar merge joins the n shards
@@ -95,6 +97,8 @@ class SearchCommandConfig(SearchCommonConfig):
         super().__post_init__()
         check_problem_selection(self.limit, self.every)
         parse_shard(self.shard)
+        if self.exclude is not None and not Path(self.exclude).is_file():
+            raise QstarError(f"exclude={self.exclude}: no such file; pass a text file of problem ids, one a line")
 
 
 @dataclass

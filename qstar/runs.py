@@ -100,7 +100,7 @@ def get_key(config: dict, dotted: str) -> Any:
 
 SETTINGS = "settings.json"  # what a resumable command's out_dir was made with
 # keys that change which problems a run covers or how it runs, never what it writes for a problem
-NOT_SETTINGS = ("out_dir", "progress", "batch_problems", "split", "limit", "every", "shard", "resume", "tracking")
+NOT_SETTINGS = ("out_dir", "progress", "batch_problems", "split", "limit", "every", "exclude", "shard", "resume", "tracking")
 
 
 def check_settings(out: Path, command: str, cfg: DictConfig, ignore: tuple[str, ...] = NOT_SETTINGS) -> None:
@@ -160,9 +160,13 @@ def progress():
 
 def select_problems(task, cfg: DictConfig, whole: bool = False) -> list:
     """The problems a command works on: every ``cfg.every``-th of ``cfg.split``, the first
-    ``cfg.limit``, then this worker's ``shard=i/n`` of them (``whole``: before sharding)."""
+    ``cfg.limit``, less the ids listed in ``cfg.exclude``, then this worker's ``shard=i/n`` of
+    them (``whole``: before sharding)."""
     problems = task.problems(cfg.split)[:: cfg.every]
     problems = problems[: cfg.limit] if cfg.limit else problems
+    if cfg.get("exclude"):
+        left_out = {line.strip() for line in Path(cfg.exclude).read_text().splitlines() if line.strip()}
+        problems = [p for p in problems if p.id not in left_out]
     shard = None if whole else parse_shard(cfg.get("shard"))
     return [p for p in problems if in_shard(p.id, shard)]
 

@@ -34,6 +34,11 @@ def test_search_writes_trees_and_a_rerun_resumes(compose, tiny_model_dir, tmp_pa
     assert (out / "trees.jsonl").read_text().splitlines()[:2] == lines[:2]  # finished work untouched
     assert [r.to_json() for r in again[:2]] == lines[:2]
 
+    # exclude= leaves the listed problems out, and is the same run extended (no settings clash)
+    (tmp_path / "done.txt").write_text(f"{first[1].problem.id}\n")
+    fewer = commands.search(compose("search", [*overrides, "limit=4", f"exclude={tmp_path / 'done.txt'}"]))
+    assert [r.problem.id for r in fewer] == [first[0].problem.id, first[2].problem.id, Game24Task().problems("val")[3].id]
+
 
 def test_eval_reports_what_the_trees_say(compose, policy_dir, tmp_path):
     out = tmp_path / "eval"

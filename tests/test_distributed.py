@@ -89,6 +89,15 @@ def test_optimizer_trains_under_ddp_on_two_processes(base, compose_module, optim
     assert (exported / "model.safetensors").is_file() and (exported / "config.json").is_file()
     if optimizer == "ilql":
         assert (exported / "ilql_heads.safetensors").is_file()
+    else:  # the export holds the weights the workers trained (rank 0's best checkpoint), not the start
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(exported)
+        best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        start = AutoModelForCausalLM.from_pretrained(base / "base" / "model").state_dict()
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, best[f"model.{k}"]), k
+        assert any(not torch.equal(v, start[k]) for k, v in model.state_dict().items())
 
 
 def _run(base, compose_module, optimizer: str, name: str, overrides: list[str]):

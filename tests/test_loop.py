@@ -180,3 +180,22 @@ def test_a_run_from_before_an_optimizer_option_existed_resumes(compose, tmp_path
     changed = compose("loop", ["optimizer=rft", "optimizer.val_by=problem", f"out_dir={tmp_path}"])
     with pytest.raises(QstarError, match=r"holds a loop run with optimizer=\{.*'val_by': 'path'"):
         Loop(changed)._start()
+
+
+def test_train_uncovered_leaves_out_what_earlier_rounds_covered(compose, tmp_path):
+    import json
+
+    from qstar_loop import Loop
+
+    for r, covered in ((1, ["a", "b"]), (2, ["c"])):
+        d = tmp_path / f"round-{r}" / "search"
+        d.mkdir(parents=True)
+        (d / "results.json").write_text(json.dumps({"searched": ["a", "b", "c", "d"], "covered": covered}))
+    every = Loop(compose("loop", ["optimizer=rft", f"out_dir={tmp_path}"]))
+    assert every.excluded(2) == [] and every.coverage(2) == {"covered": 3, "searched": 4}
+    loop = Loop(compose("loop", ["optimizer=rft", "train_uncovered=true", f"out_dir={tmp_path}"]))
+    assert loop.excluded(1) == []
+    assert loop.excluded(2) == [f"exclude={tmp_path / 'round-2' / 'covered-before.txt'}"]
+    assert (tmp_path / "round-2" / "covered-before.txt").read_text() == "a\nb\n"
+    loop.excluded(3)
+    assert (tmp_path / "round-3" / "covered-before.txt").read_text() == "a\nb\nc\n"

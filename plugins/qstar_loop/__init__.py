@@ -28,7 +28,10 @@ and evaluates. On one machine the driver alone does it all, shard after shard.
 The policy stage fine-tunes the previous round's policy on this round's data by default;
 ``policy_from=start`` retrains from ``start_policy`` every round (ReST-EM, Singh et al., 2023,
 "Beyond Human Data": each iteration fine-tunes the base model, against drift) and
-``policy_keep_rounds=true`` trains on every round's data so far. After the evaluation a ``judge``
+``policy_keep_rounds=true`` trains on every round's data so far. ``train_uncovered=true`` searches,
+from round 2 on, only the train puzzles no earlier round found a right path for (``qstar search
+exclude=``): the covered ones keep their paths in the kept rounds' data, and the round's time
+goes to what is still unsolved. After the evaluation a ``judge``
 stage (``qstar judge``) measures the round's PRM against exact step labels on the searched test
 trees — evaluation only, its figures reach no training stage.
 
@@ -79,6 +82,9 @@ class LoopConfig:
     train_split: str = "train"  # the split each round searches and labels
     train_every: int = 6  # every Nth puzzle of it
     train_limit: int = 0  # first N of those (0 = all)
+    train_uncovered: bool = (
+        False  # round r ≥ 2 searches only the train puzzles no earlier round found a right path for (false: all of them every round)
+    )
     label_n: int = 4  # Monte-Carlo rollouts per step (labeler.n)
     label_max_paths: int = 0  # label the steps of at most this many paths per tree, answered ones first (labeler.max_paths; 0 = all)
     label_perturb: int = (
@@ -347,6 +353,23 @@ class Loop:
     def coverage(self, r: int) -> dict:
         """Train puzzles with at least one right finished path in some round's search so far
         (graded after the search by the task's answer check, as eval grades its answers)."""
+        covered, searched = self.covered(r)
+        return {"covered": len(covered), "searched": len(searched)}
+
+    def excluded(self, r: int) -> list[str]:
+        """``exclude=`` for round ``r``'s search: with ``train_uncovered``, a file of the train
+        puzzles rounds 1 … r − 1 covered (written once, ``round-r/covered-before.txt``): their right
+        paths are already in the policy's data (keep ``policy_keep_rounds=true``), and the round's
+        search time goes to the puzzles still unsolved."""
+        if not self.cfg.train_uncovered or r < 2:
+            return []
+        dest = self.out / f"round-{r}" / "covered-before.txt"
+        if not dest.exists():
+            atomic_write_text(dest, "".join(f"{pid}\n" for pid in sorted(self.covered(r - 1)[0])))
+        return [f"exclude={dest}"]
+
+    def covered(self, r: int) -> tuple[set[str], set[str]]:
+        """The ids of the train puzzles covered, and searched, by rounds 1 … r."""
         covered: set[str] = set()
         searched: set[str] = set()
         for q in range(1, r + 1):
@@ -358,7 +381,7 @@ class Loop:
                     info = json.loads(f.read_text())
                     covered |= set(info.get("covered", []))
                     searched |= set(info.get("searched", []))
-        return {"covered": len(covered), "searched": len(searched)}
+        return covered, searched
 
     def round(self, r: int, policy: str, prm: str) -> tuple[str, str, dict]:
         c = self.cfg
@@ -371,6 +394,7 @@ class Loop:
                 "search",
                 *self.common,
                 *subset,
+                *self.excluded(r),
                 *c.generate_overrides,
                 *self.policy_args(policy),
                 "search=tot-bfs",
