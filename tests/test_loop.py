@@ -199,3 +199,36 @@ def test_train_uncovered_leaves_out_what_earlier_rounds_covered(compose, tmp_pat
     assert (tmp_path / "round-2" / "covered-before.txt").read_text() == "a\nb\n"
     loop.excluded(3)
     assert (tmp_path / "round-3" / "covered-before.txt").read_text() == "a\nb\nc\n"
+
+
+def test_explore_overrides_reach_the_train_search_only(compose, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import qstar_loop
+    from qstar_loop import Loop
+
+    calls = []
+
+    def record(args, log, stage, launcher=None):  # each stage's command line; an eval or judge "writes" its file
+        calls.append(args)
+        out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ("judge.json" if args[0] == "judge" else "results.json")).write_text(json.dumps({}))
+        if args[0] == "search":
+            raise KeyboardInterrupt  # stop the round after its search
+
+    monkeypatch.setattr(qstar_loop, "_qstar", record)
+    overrides = ['search_overrides=["search.k=8"]', 'explore_overrides=["expander.temperature=1.5","search.k=16"]']
+    loop = Loop(compose("loop", ["optimizer=rft", *overrides, f"out_dir={tmp_path}"]))
+    with pytest.raises(KeyboardInterrupt):
+        loop.round(1, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+    search = calls[0]
+    assert (
+        search[0] == "search"
+        and search.index("search.k=8") + 1 == search.index("expander.temperature=1.5") == search.index("search.k=16") - 1
+    )
+    loop.evaluate(1, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+    evals = [c for c in calls[1:] if c[0] == "eval"]
+    assert len(evals) == 2 and "search.k=8" in evals[1]
+    assert not any("expander.temperature=1.5" in c or "search.k=16" in c for c in evals)

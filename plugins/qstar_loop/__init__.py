@@ -99,6 +99,9 @@ class LoopConfig:
     policy_from: str = "previous"  # each round's policy starts from: previous (the last round's) | start (start_policy: ReST-EM, STaR)
     policy_keep_rounds: bool = False  # each round's policy also trains on the data (trees or labels) of every earlier round
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
+    explore_overrides: list = field(
+        default_factory=list
+    )  # overrides of the train-split search only, after search_overrides (expander.temperature=1.5, search.k=80: wider exploration for data)
     generate_overrides: list = field(
         default_factory=list
     )  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
@@ -402,6 +405,7 @@ class Loop:
                 f"scorer.model={prm}",
                 "setting=learned",
                 *c.search_overrides,
+                *c.explore_overrides,
             ],
         )
         label = self.sharded(
