@@ -352,6 +352,10 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "optimizer=dpo", "optimizer.margin=1.5"], ["optimizer.margin=1.5", "[0, 1)"]),
     (["train", "optimizer=dpo", "model.name_or_path=pkg://qstar_game24/policy", "data={NOPE}"], ["nope.jsonl", "does not exist"]),
     (["train", "optimizer=sft", "optimizer.source=web"], ["optimizer.source='web'", "random-legal"]),
+    (
+        ["loop", "optimizer=rft", 'explore_overrides=["expander.temperature=1.5"]'],
+        ["explore_overrides apply to", "add train_uncovered=true"],
+    ),
     (["search", "exclude=/nonexistent/done.txt"], ["exclude=/nonexistent/done.txt: no such file", "problem ids"]),
     (["train", "optimizer=rft", "optimizer.val_by=puzzle"], ["optimizer.val_by='puzzle'", "path or problem"]),
     (["train", "optimizer=ilql", "optimizer.expectile=1.5"], ["optimizer.expectile=1.5", "(0, 1)"]),

@@ -201,7 +201,7 @@ def test_train_uncovered_leaves_out_what_earlier_rounds_covered(compose, tmp_pat
     assert (tmp_path / "round-3" / "covered-before.txt").read_text() == "a\nb\nc\n"
 
 
-def test_explore_overrides_reach_the_train_search_only(compose, tmp_path, monkeypatch):
+def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, tmp_path, monkeypatch):
     import json
     from pathlib import Path
 
@@ -219,16 +219,19 @@ def test_explore_overrides_reach_the_train_search_only(compose, tmp_path, monkey
             raise KeyboardInterrupt  # stop the round after its search
 
     monkeypatch.setattr(qstar_loop, "_qstar", record)
-    overrides = ['search_overrides=["search.k=8"]', 'explore_overrides=["expander.temperature=1.5","search.k=16"]']
+    overrides = ['search_overrides=["search.k=8"]', 'explore_overrides=["expander.temperature=1.5","search.k=16"]', "train_uncovered=true"]
     loop = Loop(compose("loop", ["optimizer=rft", *overrides, f"out_dir={tmp_path}"]))
-    with pytest.raises(KeyboardInterrupt):
-        loop.round(1, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
-    search = calls[0]
-    assert (
-        search[0] == "search"
-        and search.index("search.k=8") + 1 == search.index("expander.temperature=1.5") == search.index("search.k=16") - 1
-    )
-    loop.evaluate(1, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
-    evals = [c for c in calls[1:] if c[0] == "eval"]
+    for r in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            loop.round(r, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+        (tmp_path / f"round-{r}" / "search" / "results.json").write_text(json.dumps({"searched": ["a", "b"], "covered": ["a"]}))
+    first, second = calls
+    # round 1 searches every puzzle with the evaluation's search; round 2 the uncovered ones, exploring
+    assert "search.k=8" in first and "search.k=16" not in first and "expander.temperature=1.5" not in first
+    assert not any(a.startswith("exclude=") for a in first)
+    assert second.index("search.k=8") + 1 == second.index("expander.temperature=1.5") == second.index("search.k=16") - 1
+    assert f"exclude={tmp_path / 'round-2' / 'covered-before.txt'}" in second
+    loop.evaluate(2, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+    evals = [c for c in calls[2:] if c[0] == "eval"]
     assert len(evals) == 2 and "search.k=8" in evals[1]
     assert not any("expander.temperature=1.5" in c or "search.k=16" in c for c in evals)

@@ -31,7 +31,9 @@ The policy stage fine-tunes the previous round's policy on this round's data by 
 ``policy_keep_rounds=true`` trains on every round's data so far. ``train_uncovered=true`` searches,
 from round 2 on, only the train puzzles no earlier round found a right path for (``qstar search
 exclude=``): the covered ones keep their paths in the kept rounds' data, and the round's time
-goes to what is still unsolved. After the evaluation a ``judge``
+goes to what is still unsolved, searched with ``explore_overrides`` on top (a higher temperature:
+more distinct proposals where the policy has found nothing yet); round 1 searches every puzzle
+with the evaluation's search. After the evaluation a ``judge``
 stage (``qstar judge``) measures the round's PRM against exact step labels on the searched test
 trees — evaluation only, its figures reach no training stage.
 
@@ -101,7 +103,7 @@ class LoopConfig:
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
     explore_overrides: list = field(
         default_factory=list
-    )  # overrides of the train-split search only, after search_overrides (expander.temperature=1.5, search.k=80: wider exploration for data)
+    )  # with train_uncovered: overrides of the search of the still-uncovered puzzles (rounds ≥ 2), after search_overrides (expander.temperature=1.5)
     generate_overrides: list = field(
         default_factory=list
     )  # overrides of every stage that generates: search, label, both evaluations (expander=vllm …)
@@ -130,6 +132,10 @@ class LoopConfig:
         for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
+        if self.explore_overrides and not self.train_uncovered:
+            raise QstarError(
+                "explore_overrides apply to the searches of the still-uncovered puzzles: add train_uncovered=true (or drop them)"
+            )
         if self.policy_from not in POLICY_FROM:
             raise QstarError(
                 f"policy_from={self.policy_from!r}: choose previous (fine-tune the last round's policy) or start (retrain from start_policy)"
@@ -405,7 +411,7 @@ class Loop:
                 f"scorer.model={prm}",
                 "setting=learned",
                 *c.search_overrides,
-                *c.explore_overrides,
+                *(c.explore_overrides if self.excluded(r) else []),
             ],
         )
         label = self.sharded(
