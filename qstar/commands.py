@@ -8,6 +8,7 @@ selection, building a search) are in :mod:`qstar.runs`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ from qstar.runs import (  # noqa: F401
 from qstar.shards import in_shard, parse_shard, write_manifest
 from qstar.tracking import open_tracker
 from qstar.training import TrainContext, TrainerConfig, check_available
-from qstar.tree import RecordWriter, SearchResult
+from qstar.tree import RecordWriter, ResultWriter, SearchResult
 
 # --------------------------------------------------------------------------------- solve
 
@@ -193,7 +194,9 @@ def label(cfg: DictConfig, registry: Registry | None = None) -> Path:
     searched = {r.problem.id: len(r.nodes) for r in results}
     if cfg.perturb:
         results = [perturb(r, task, segmenter, cfg.perturb) for r in results]
-    with RecordWriter(out / "labels.jsonl") as writer:
+    # rollouts=true: the grown trees too, each written before its labels (a tree with labels has its rollouts)
+    grown = ResultWriter(out / "rollouts.jsonl") if cfg.get("rollouts") else contextlib.nullcontext()
+    with RecordWriter(out / "labels.jsonl") as writer, grown as grown_writer:
         todo = [r for r in results if r.problem.id not in writer.done]
         if len(todo) < len(results):
             console.print(f"resuming: {len(results) - len(todo)} of {len(results)} trees already in {writer.path}")
@@ -208,6 +211,8 @@ def label(cfg: DictConfig, registry: Registry | None = None) -> Path:
         spent = json.loads(spent_file.read_text()) if spent_file.exists() and writer.done else {}
 
         def done(tree):
+            if grown_writer is not None and tree.problem.id not in grown_writer.done:
+                grown_writer.write(tree.result(comp.name))  # its budget: what labelling the tree spent
             for key in budget:
                 budget[key] += getattr(tree.budget, key)
                 spent[key] = spent.get(key, 0) + getattr(tree.budget, key)

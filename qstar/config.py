@@ -154,6 +154,7 @@ class LabelConfig(CommonConfig):
     progress: bool = True  # show a progress bar
     shard: Optional[str] = None  # i/n: label this worker's share of the trees (stable hash of the problem id); qstar merge joins them
     perturb: int = 0  # perturbed siblings per legal step (the task's perturb_step: plausible mistakes), labelled like any step; 0 = none
+    rollouts: bool = False  # also write rollouts.jsonl: each labelled tree grown by its rollouts, as search trees (a right rollout is a right path: rft data=)
 
     def __post_init__(self):
         parse_shard(self.shard)

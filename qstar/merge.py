@@ -59,12 +59,31 @@ def merge(cfg: DictConfig) -> Path:
     if missing:
         raise QstarError(f"shard {missing[0]}/{n} is missing: pass its out_dir too (or run it with shard={missing[0]}/{n})")
     name = OUTPUT_OF[first["command"]]
+    # qstar label rollouts=true also wrote the grown trees: joined like the labels, or not at all
+    extra_files = [f for f in ("rollouts.jsonl",) if first["command"] == "label" and all((d / f).is_file() for d, _ in runs)]
+    joined = {f: _join(runs, f, first["selection"], n, seen) for f in (name, *extra_files)}
+    out = output_dir(cfg, "merge")
+    for f, text in joined.items():
+        atomic_write_text(out / f, text)
+    atomic_write_text(out / MANIFEST, json.dumps({**first, "shard": None, "merged_from": [str(d) for d, _ in runs]}, indent=1) + "\n")
+    if name == "trees.jsonl":
+        summary = summarize(load_trees(out / name))
+        atomic_write_text(out / "results.json", json.dumps({**summary, "config": first["config"]}, indent=2) + "\n")
+        console.print(f"merged {n} shards: {summary['solved']}/{summary['problems']} solved")
+    console.print(f"{name}: {out / name}")
+    return out / name
+
+
+def _join(runs: list, name: str, selection: list, n: int, seen: dict) -> str:
+    """The shards' ``name`` files read through their format's reader, checked to cover the
+    run's ``selection`` once, and joined in its order."""
+    trees = name != "labels.jsonl"
     for d, _ in runs:  # every shard read through its format's reader before anything is written
         f = d / name
         if not f.is_file():
             continue
         try:
-            if name == "labels.jsonl":
+            if not trees:
                 for n_line, record in iter_label_lines(f):
                     check_record(record, f"{f}:{n_line}")
             else:
@@ -82,7 +101,7 @@ def merge(cfg: DictConfig) -> Path:
                 continue
             try:
                 record = json.loads(line)
-                pid = record["problem_id"] if name == "labels.jsonl" else record["problem"]["id"]
+                pid = record["problem"]["id"] if trees else record["problem_id"]
             except (json.JSONDecodeError, KeyError, TypeError):
                 # a worker killed mid-write leaves a torn last line; its own rerun drops it
                 raise QstarError(f"{f}:{n_line}: not a {name} record: rerun that shard to repair it, then merge again") from None
@@ -92,22 +111,14 @@ def merge(cfg: DictConfig) -> Path:
                 )
             where[pid] = d
             by_problem.setdefault(pid, []).append(line)
-    for pid in first["selection"]:
+    for pid in selection:
         if pid not in by_problem:
             i = next(i for i in range(n) if in_shard(pid, (i, n)))
             raise QstarError(f"problem {pid} has no record in {seen[i]} (shard {i}/{n}): rerun that shard to finish it")
-    extra = sorted(set(by_problem) - set(first["selection"]))
+    extra = sorted(set(by_problem) - set(selection))
     if extra:
         raise QstarError(f"problem {extra[0]} in {where[extra[0]]} is not in the run's selection: merge only shards of one run")
-    out = output_dir(cfg, "merge")
-    atomic_write_text(out / name, "".join(line + "\n" for pid in first["selection"] for line in by_problem[pid]))
-    atomic_write_text(out / MANIFEST, json.dumps({**first, "shard": None, "merged_from": [str(d) for d, _ in runs]}, indent=1) + "\n")
-    if name == "trees.jsonl":
-        summary = summarize(load_trees(out / name))
-        atomic_write_text(out / "results.json", json.dumps({**summary, "config": first["config"]}, indent=2) + "\n")
-        console.print(f"merged {n} shards: {summary['solved']}/{summary['problems']} solved")
-    console.print(f"{name}: {out / name}")
-    return out / name
+    return "".join(line + "\n" for pid in selection for line in by_problem[pid])
 
 
 def _read_manifest(d: Path) -> dict:

@@ -209,3 +209,30 @@ def test_label_perturb_needs_a_task_that_can_perturb(tmp_path):
     )
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().splitlines()[-1] == "qstar: error: perturb=1: task 'gsm8k' has no perturb_step; use perturb=0"
+
+
+def test_label_rollouts_true_keeps_the_grown_trees_and_their_right_rollouts_are_right_paths(compose, policy_dir, tmp_path):
+    from qstar import commands
+    from qstar.runs import load_trees
+    from qstar.tree import save_results
+    from qstar_sft import right_paths
+
+    data = tmp_path / "trees.jsonl"
+    searched = hand_made_tree()
+    save_results(data, [searched])
+    out = tmp_path / "labels"
+    cfg = compose("label", [f"data={data}", "labeler.n=4", "rollouts=true", f"out_dir={out}", "progress=false"])
+    labels = [json.loads(x) for x in commands.label(cfg).read_text().splitlines()]
+    (grown,) = load_trees(out / "rollouts.jsonl")
+    # the searched nodes first, unchanged; then the rollouts, step by step
+    assert [(n.parent, n.step) for n in grown.nodes[: len(searched.nodes)]] == [(n.parent, n.step) for n in searched.nodes]
+    rollouts = grown.nodes[len(searched.nodes) :]
+    assert len(rollouts) > 4 * 2 and all(n.id >= len(searched.nodes) for n in rollouts)
+    # a first step labelled right has a rollout that reaches 24 from it: a right path rft trains on
+    paths = right_paths(grown, TASK, legal_steps=True)
+    right_first = {r["completions"][0] for r in labels if r["soft_labels"][0] > 0}
+    assert right_first and right_first <= {p[0] for p in paths}
+    assert len(paths) > len(right_paths(searched, TASK, legal_steps=True))
+    before = (out / "rollouts.jsonl").read_text()
+    commands.label(cfg)  # a rerun: nothing redone, nothing added
+    assert (out / "rollouts.jsonl").read_text() == before

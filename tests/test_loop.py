@@ -235,3 +235,34 @@ def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, t
     evals = [c for c in calls[2:] if c[0] == "eval"]
     assert len(evals) == 2 and "search.k=8" in evals[1]
     assert not any("expander.temperature=1.5" in c or "search.k=16" in c for c in evals)
+
+
+def test_policy_rollouts_trains_rft_on_the_label_stages_grown_trees(compose, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import qstar_loop
+    from qstar.errors import QstarError
+    from qstar_loop import Loop
+
+    calls = []
+
+    def record(args, log, stage, launcher=None):
+        calls.append(args)
+        out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "trees.jsonl").write_text("")
+        (out / "results.json").write_text(json.dumps({}))
+        if args[0] == "label":
+            (out / "rollouts.jsonl").write_text(f"round {out.parent.name}\n")
+            raise KeyboardInterrupt  # stop the round after its labels
+
+    monkeypatch.setattr(qstar_loop, "_qstar", record)
+    loop = Loop(compose("loop", ["optimizer=rft", "policy_rollouts=true", "policy_keep_rounds=true", f"out_dir={tmp_path}"]))
+    for r in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            loop.round(r, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+    assert [c[0] for c in calls] == ["search", "label", "search", "label"] and "rollouts=true" in calls[1]
+    assert loop.policy_data(2).read_text() == "round round-1\nround round-2\n"
+    with pytest.raises(QstarError, match="policy_rollouts=true: optimizer=dpo trains on labels, not trees; use optimizer=rft"):
+        Loop(compose("loop", ["optimizer=dpo", "policy_rollouts=true", f"out_dir={tmp_path / 'dpo'}"]))

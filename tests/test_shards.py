@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run_cli
 from qstar.shards import in_shard, parse_shard
+from qstar.tree import load_results
 
 SEARCH = ["split=val", "limit=9", "search=best-of-n", "search.n=4", "scorer=verifier", "progress=false"]
 
@@ -124,13 +125,18 @@ def test_merge_refuses_what_is_not_one_run(searched, tmp_path, case, message):
 def test_label_shards_merge_into_the_one_worker_labels(searched, tmp_path):
     trees = searched / "one" / "trees.jsonl"
     procs = [
-        qstar("label", f"data={trees}", "labeler=verifier", f"shard={i}/3", f"out_dir={tmp_path / f'l{i}'}", "progress=false")
+        qstar(
+            "label", f"data={trees}", "labeler=verifier", "rollouts=true", f"shard={i}/3", f"out_dir={tmp_path / f'l{i}'}", "progress=false"
+        )
         for i in range(3)
     ]
-    procs.append(qstar("label", f"data={trees}", "labeler=verifier", f"out_dir={tmp_path / 'one'}", "progress=false"))
+    procs.append(qstar("label", f"data={trees}", "labeler=verifier", "rollouts=true", f"out_dir={tmp_path / 'one'}", "progress=false"))
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
     proc = run_cli("merge", f"inputs=[{','.join(str(tmp_path / f'l{i}') for i in range(3))}]", f"out_dir={tmp_path / 'merged'}")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "merged" / "labels.jsonl").read_text() == (tmp_path / "one" / "labels.jsonl").read_text()
+    # rollouts=true: the labelled trees are joined too, in the run's order (the budget is each shard's own: its wall time differs)
+    merged, one = (load_results(tmp_path / d / "rollouts.jsonl") for d in ("merged", "one"))
+    assert [(r.problem.id, [n.step for n in r.nodes]) for r in merged] == [(r.problem.id, [n.step for n in r.nodes]) for r in one]

@@ -100,6 +100,9 @@ class LoopConfig:
     policy_steps: int = 200  # policy training steps per round
     policy_from: str = "previous"  # each round's policy starts from: previous (the last round's) | start (start_policy: ReST-EM, STaR)
     policy_keep_rounds: bool = False  # each round's policy also trains on the data (trees or labels) of every earlier round
+    policy_rollouts: bool = (
+        False  # rft trains on the label stage's trees grown by their rollouts (label rollouts=true): a right rollout is a right path
+    )
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
     explore_overrides: list = field(
         default_factory=list
@@ -207,6 +210,10 @@ class Loop:
         self.optimizer = cfg.optimizer.name
         self.registry = registry or Registry(make_plugin_manager())
         self.data_kind = policy_data(self.registry, cfg.optimizer)
+        if cfg.get("policy_rollouts") and self.data_kind != "trees":
+            raise QstarError(
+                f"policy_rollouts=true: optimizer={self.optimizer} trains on labels, not trees; use optimizer=rft (or drop policy_rollouts)"
+            )
         self.common = [f"seed={cfg.seed}", *cfg.overrides]
         self.worker = parse_shard(cfg.shard)
         tracking = cfg.get("tracking")
@@ -350,6 +357,8 @@ class Loop:
         problem once per round that searched it: each is its own search, and rft keeps each
         distinct right path once."""
         name = "search/trees.jsonl" if self.data_kind == "trees" else "label/labels.jsonl"
+        if self.cfg.policy_rollouts:  # the searched trees with every labelling rollout grown onto them
+            name = "label/rollouts.jsonl"
         this = self.out / f"round-{r}" / name
         if not self.cfg.policy_keep_rounds:
             return this
@@ -427,6 +436,7 @@ class Loop:
                 f"labeler.n={c.label_n}",
                 f"labeler.max_paths={c.label_max_paths}",
                 f"perturb={c.label_perturb}",
+                *(["rollouts=true"] if c.policy_rollouts else []),
             ],
         )
         if self.worker:
