@@ -18,9 +18,9 @@ from collections import Counter
 
 from qstar.commands import load_trees
 from qstar.engine import Tree
+from qstar.labels import exact_label
 from qstar.metrics import auroc
 from qstar_game24 import Game24Task
-from qstar.labels import exact_label
 from qstar_segmenters import NewlineSegmenter
 
 TASK = Game24Task()
