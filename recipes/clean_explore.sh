@@ -4,7 +4,9 @@
 # far), round 2's policy and PRM search again, as the loop's round 3 would (learned tot-bfs,
 # PRM·π^0.5, product path score), with each exploration setting; the count is the puzzles that get
 # a right path somewhere in their tree (new coverage), graded afterwards by the task's answer
-# check. Train split only: the test split plays no part in the choice. Prints the table; resumable.
+# check. Rows: the loop's search; a higher temperature; twice the samples per node (k); twice the
+# breadth; P0 (the start policy, whose proposals are the broadest) as the proposer with round 2's PRM.
+# Train split only: the test split plays no part in the choice. Prints the table; resumable.
 set -euo pipefail
 LOOP=runs/loop-clean
 OUT=runs/clean-explore
@@ -41,3 +43,5 @@ echo "|---|---|---|---|"
 row base
 row t1.5 expander.temperature=1.5
 row k80 search.k=80
+row b10 search.breadth=10
+row p0 model.name_or_path=pkg://qstar_game24/p0
