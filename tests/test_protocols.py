@@ -28,6 +28,8 @@ NOT_CAPABILITIES = {
     "rank": "Lightning's rank_zero_only.rank",
     "n_positions": "a transformers config",
     "max_position_embeddings": "a transformers config",
+    "hf_quantizer": "a transformers model's GGUF mark (qstar.models' dequantized cache)",
+    "config": "a transformers model's config (qstar.models' dequantized cache)",
 }
 
 
