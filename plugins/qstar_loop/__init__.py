@@ -199,6 +199,11 @@ def _label_tokens(out: Path) -> int:
     return json.loads(f.read_text())["generated_tokens"] if f.exists() else 0
 
 
+def _field_defaults(schema) -> dict:
+    """A config dataclass's fields that have a plain default, and those defaults."""
+    return {f.name: f.default for f in dataclasses.fields(schema) if f.default is not dataclasses.MISSING}
+
+
 class WorkerDone(Exception):
     """A worker (``shard=i/n``) has done what it can until other shards or the driver finish."""
 
@@ -405,6 +410,7 @@ class Loop:
         c = self.cfg
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
+        exclude = self.excluded(r)  # train_uncovered: the puzzles earlier rounds covered (none in round 1)
         search = self.sharded(
             r,
             "search",
@@ -412,7 +418,7 @@ class Loop:
                 "search",
                 *self.common,
                 *subset,
-                *self.excluded(r),
+                *exclude,
                 *c.generate_overrides,
                 *self.policy_args(policy),
                 "search=tot-bfs",
@@ -420,7 +426,7 @@ class Loop:
                 f"scorer.model={prm}",
                 "setting=learned",
                 *c.search_overrides,
-                *(c.explore_overrides if self.excluded(r) else []),
+                *(c.explore_overrides if exclude else []),
             ],
         )
         label = self.sharded(
@@ -551,7 +557,7 @@ class Loop:
         old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
         new = OmegaConf.to_container(self.cfg, resolve=True)
         # a setting added after the run started reads as its default, so the run still resumes
-        defaults = {f.name: f.default for f in dataclasses.fields(LoopConfig) if f.default is not dataclasses.MISSING}
+        defaults = _field_defaults(LoopConfig)
         if isinstance(old.get("optimizer"), dict):  # likewise an optimizer option added since
             old["optimizer"] = {**self._optimizer_defaults(old["optimizer"].get("name")), **old["optimizer"]}
         for key in sorted(set(old) | set(new)):
@@ -566,9 +572,7 @@ class Loop:
             schema = self.registry.get("optimizer", name).schema
         except UnknownComponentError:  # an optimizer no longer installed: no defaults to fill in
             return {}
-        if schema is None or not dataclasses.is_dataclass(schema):
-            return {}
-        return {f.name: f.default for f in dataclasses.fields(schema) if f.default is not dataclasses.MISSING}
+        return _field_defaults(schema) if schema is not None and dataclasses.is_dataclass(schema) else {}
 
     @staticmethod
     def _row(r: int, ev: dict, tokens: int, wall: float) -> dict:
