@@ -362,6 +362,8 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["train", "optimizer=ilql", "optimizer.reward=dense"], ["optimizer.reward='dense'", "outcome or labels"]),
     (["solve", "expander=ilql"], ["ilql_heads.safetensors", "optimizer=ilql"]),
     (["loop", "rounds=-1"], ["rounds=-1"]),
+    (["loop", "sample_from=0"], ["sample_from=0", "rounds count from 1"]),
+    (["loop", "sample_n=-4"], ["sample_n=-4", "positive number of samples"]),
     (["loop", "optimizer=ppo"], ["optimizer", "ppo"]),
     (["loop", "label_n=0"], ["label_n=0"]),
     (["loop", "optimizer=prm"], ["optimizer='prm'", "dpo, ilql, rft"]),

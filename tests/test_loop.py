@@ -170,3 +170,41 @@ def test_policy_rollouts_trains_rft_on_the_label_stages_grown_trees(compose, tmp
     assert loop.policy_data(2).read_text() == "round round-1\nround round-2\n"
     with pytest.raises(QstarError, match="policy_rollouts=true: optimizer=dpo trains on labels, not trees; use optimizer=rft"):
         Loop(compose("loop", ["optimizer=dpo", "policy_rollouts=true", f"out_dir={tmp_path / 'dpo'}"]))
+
+
+def test_sample_n_samples_whole_solutions_from_round_sample_from_on(compose, tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import qstar_loop
+    from qstar.tree import iter_results
+    from qstar_loop import Loop
+
+    calls = []
+
+    def record(args, log, stage, launcher=None):
+        calls.append(args)
+        out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "trees.jsonl").write_text("")
+        raise KeyboardInterrupt  # stop the round after its train search
+
+    monkeypatch.setattr(qstar_loop, "_qstar", record)
+    overrides = ['search_overrides=["search.k=8"]', "sample_n=2", 'sample_overrides=["expander.temperature=1.2"]', "train_limit=1"]
+    loop = Loop(compose("loop", ["optimizer=rft", *overrides, f"out_dir={tmp_path}"]))
+    for r in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            loop.round(r, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+    first, second = calls
+    assert "search=tot-bfs" in first and "search.k=8" in first and "search.n=2" not in first  # round 1: the tree search
+    assert "search=best-of-n" in second and "search.n=2" in second and "expander.temperature=1.2" in second
+    assert not any(a.startswith(("scorer.", "search.k=")) for a in second)  # no PRM ranks the samples
+    # the sampling stage's command runs as it is: two whole solutions of the first train puzzle
+    out = tmp_path / "real"
+    proc = run_cli(*[a for a in second if not a.startswith("out_dir=")], f"out_dir={out}", "progress=false")
+    assert proc.returncode == 0, proc.stderr
+    (tree,) = iter_results(out / "trees.jsonl")
+    assert tree.search == "best-of-n" and tree.budget.expansions >= 1
+    leaves = [n for n in tree.nodes if not any(m.parent == n.id for m in tree.nodes)]
+    assert len(leaves) == 2
+    assert json.loads((out / "results.json").read_text())["searched"] == [tree.problem.id]

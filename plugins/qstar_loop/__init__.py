@@ -33,7 +33,11 @@ from round 2 on, only the train puzzles no earlier round found a right path for 
 exclude=``): the covered ones keep their paths in the kept rounds' data, and the round's time
 goes to what is still unsolved, searched with ``explore_overrides`` on top (a higher temperature:
 more distinct proposals where the policy has found nothing yet); round 1 searches every puzzle
-with the evaluation's search. After the evaluation a ``judge``
+with the evaluation's search. ``sample_n=N`` makes the train stage of round ``sample_from`` (2) on
+sample N whole solutions per puzzle from the round's policy instead (ReST-EM's E-step: no PRM, the
+answer check grades them afterwards); once a round's policy solves some puzzles greedily,
+sampling finds more distinct right paths per second than the tree search, and round 1 keeps the
+tree search because the start policy alone rarely reaches 24. After the evaluation a ``judge``
 stage (``qstar judge``) measures the round's PRM against exact step labels on the searched test
 trees — evaluation only, its figures reach no training stage.
 
@@ -104,6 +108,9 @@ class LoopConfig:
         False  # rft trains on the label stage's trees grown by their rollouts (label rollouts=true): a right rollout is a right path
     )
     search_overrides: list = field(default_factory=list)  # overrides of the search stages and the search evaluation (search=beam …)
+    sample_n: int = 0  # from round sample_from on, sample N whole solutions per train puzzle (ReST-EM's E-step) instead of the tree search
+    sample_from: int = 2  # the first round that samples (the start policy rarely reaches 24 alone: round 1 searches)
+    sample_overrides: list = field(default_factory=list)  # overrides of the sampling stage (expander.temperature=…, search.chunk=…)
     explore_overrides: list = field(
         default_factory=list
     )  # with train_uncovered: overrides of the search of the still-uncovered puzzles (rounds ≥ 2), after search_overrides (expander.temperature=1.5)
@@ -143,6 +150,10 @@ class LoopConfig:
             raise QstarError(
                 f"policy_from={self.policy_from!r}: choose previous (fine-tune the last round's policy) or start (retrain from start_policy)"
             )
+        if self.sample_from < 1:
+            raise QstarError(f"sample_from={self.sample_from}: rounds count from 1 (round 1 trains on the start policy's search)")
+        if self.sample_n < 0:
+            raise QstarError(f"sample_n={self.sample_n}: use 0 (the tree search every round) or a positive number of samples per puzzle")
         for key in ("train_limit", "eval_limit", "label_perturb", "label_max_paths"):
             if getattr(self, key) < 0:
                 raise QstarError(f"{key}={getattr(self, key)}: use 0 (all) or a positive count")
@@ -411,6 +422,13 @@ class Loop:
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
         exclude = self.excluded(r)  # train_uncovered: the puzzles earlier rounds covered (none in round 1)
+        if c.sample_n and r >= c.sample_from:
+            # ReST-EM's E-step (Singh et al., 2023): whole solutions sampled from the round's policy, graded
+            # afterwards by the answer check (rft keeps the right ones; the label stage labels their steps).
+            # No PRM ranks them: what is sampled is the policy's own distribution.
+            how = ["search=best-of-n", f"search.n={c.sample_n}", "search.select=majority", "~scorer", *c.sample_overrides]
+        else:
+            how = ["search=tot-bfs", "scorer=prm", f"scorer.model={prm}", "setting=learned", *c.search_overrides]
         search = self.sharded(
             r,
             "search",
@@ -421,11 +439,7 @@ class Loop:
                 *exclude,
                 *c.generate_overrides,
                 *self.policy_args(policy),
-                "search=tot-bfs",
-                "scorer=prm",
-                f"scorer.model={prm}",
-                "setting=learned",
-                *c.search_overrides,
+                *how,
                 *(c.explore_overrides if exclude else []),
             ],
         )
