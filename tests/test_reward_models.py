@@ -157,6 +157,28 @@ def test_bad_label_files_name_the_line_and_the_problem(tmp_path, content, messag
         read_examples(path)
 
 
+def test_backup_makes_a_step_good_when_a_later_step_of_its_path_is(tmp_path):
+    from qstar_rm.data import backed_up
+
+    path = tmp_path / "labels.jsonl"
+    rows = [  # step b's own rollouts all failed, but one from c (later on b's path) reached 24
+        {"prompt": "Input: 1 2 3 4\n", "completions": ["a", "b", "c"], "labels": [True, False, True], "problem_id": "p"},
+        {"prompt": "Input: 1 2 3 4\n", "completions": ["a", "d", "e"], "labels": [True, False, False], "problem_id": "p"},
+        # f is trained on this path (its first), and g, later on f's second path, is right
+        {"prompt": "Input: 1 2 3 4\n", "completions": ["f", "h"], "labels": [False, False], "problem_id": "q"},
+        {"prompt": "Input: 1 2 3 4\n", "completions": ["f", "g"], "labels": [False, True], "problem_id": "q"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    examples = read_stepwise(path, "hard")
+    assert [e.weights for e in examples] == [[1.0, 1.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0], [0.0, 1.0]]
+    assert [e.labels for e in backed_up(examples)] == [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    assert [e.labels for e in examples] == [[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0], [0.0, 1.0]]  # the read examples stay as read
+    proc = run_cli("train", "optimizer=prm", "optimizer.backup=true", f"data={path}")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "qstar: error: optimizer.backup=true backs up hard labels along each path: add optimizer.target=hard"
+    )
+
+
 def test_train_prm_without_data_is_one_line_exit_2():
     result = run_cli("train", "optimizer=prm", "trainer.max_steps=1")
     assert result.returncode == 2

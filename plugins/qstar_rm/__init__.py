@@ -38,6 +38,7 @@ class RewardTrainConfig(OptimizerConfig):
     target: str = "soft"  # soft: train on soft labels where the data has them (MC fractions); hard: on the booleans
     positive_ratings: list = field(default_factory=lambda: [1])  # PRM800K ratings counted as a good step (TRL: only +1)
     head_dropout: float = 0.1  # dropout before the reward head in training (transformers' default for token-classification heads)
+    backup: bool = False  # hard targets: a step is good when any later step of its path is (a later step's right rollout completes it too)
 
     def __post_init__(self):
         super().__post_init__()
@@ -47,6 +48,8 @@ class RewardTrainConfig(OptimizerConfig):
             raise QstarError(f"optimizer.target={self.target!r}: choose soft or hard")
         if not all(r in (-1, 0, 1) for r in self.positive_ratings) or not self.positive_ratings:
             raise QstarError(f"optimizer.positive_ratings={self.positive_ratings}: list ratings among -1, 0, 1 (e.g. [1])")
+        if self.backup and self.target != "hard":
+            raise QstarError("optimizer.backup=true backs up hard labels along each path: add optimizer.target=hard")
         if not 0 <= self.head_dropout < 1:
             raise QstarError(f"optimizer.head_dropout={self.head_dropout}: use a probability in [0, 1)")
 

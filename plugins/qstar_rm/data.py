@@ -18,7 +18,7 @@ PRM800K ratings follow TRL's convention by default: +1 is a positive step, 0 and
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -180,6 +180,33 @@ def read_examples(path: str | Path, target: str = "soft", positive: Sequence[int
     if p.suffix == ".json":
         return read_prm800k_records(p, positive)
     return read_stepwise(p, target)
+
+
+def backed_up(examples: Iterable[StepExample]) -> list[StepExample]:
+    """Hard labels backed up along the paths: a step is good when any later trained step of a path
+    through it is (paths that share a prefix share its steps, so one path's right later step backs
+    up the prefix on every path). Math-Shepherd's hard estimate calls a step good when some
+    completion from it reaches the right answer; a later step's right rollout is such a completion,
+    which the step's own few rollouts may have missed (a weak policy's rollouts label reachable
+    steps 0). Uses no gold and no look-ahead: only the labels already there."""
+    examples = list(examples)
+    best: dict[tuple, float] = {}
+    for ex in examples:
+        later = 0.0
+        for i in reversed(range(len(ex.steps))):
+            if ex.weights[i] > 0:
+                later = max(later, ex.labels[i])
+            key = (ex.group, ex.prompt, tuple(ex.steps[: i + 1]))
+            best[key] = max(best.get(key, 0.0), later)
+    return [
+        replace(
+            ex,
+            labels=[
+                best[(ex.group, ex.prompt, tuple(ex.steps[: i + 1]))] if w > 0 else x for i, (x, w) in enumerate(zip(ex.labels, ex.weights))
+            ],
+        )
+        for ex in examples
+    ]
 
 
 def outcome_only(examples: Iterable[StepExample]) -> list[StepExample]:

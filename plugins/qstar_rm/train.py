@@ -17,7 +17,7 @@ from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 from qstar.errors import QstarError
 from qstar.training import adamw_warmup_cosine, fit_and_export
 
-from .data import StepExample, outcome_only, read_examples, split_groups
+from .data import StepExample, backed_up, outcome_only, read_examples, split_groups
 from .model import build_reward_model, encode, max_length, pad
 
 
@@ -107,6 +107,8 @@ def fit_reward_model(ctx, cfg) -> Path:
             f"optimizer={cfg.name} learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>"
         )
     examples = read_examples(ctx.data, cfg.target, tuple(cfg.positive_ratings))  # checked before any model is built
+    if cfg.backup:
+        examples = backed_up(examples)
     if cfg.name == "orm":
         examples = outcome_only(examples)
     L.seed_everything(ctx.seed, workers=True)
