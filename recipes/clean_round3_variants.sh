@@ -26,6 +26,10 @@ SEARCH=(seed=0 split=val search=tot-bfs scorer=prm setting=learned scorer.policy
 [ -f $OUT/policy-1000-greedy/results.json ] || qstar eval seed=0 split=val model.name_or_path=$OUT/policy-1000/model \
   search=best-of-n search.n=1 search.select=majority '~scorer' expander.temperature=0 progress=false \
   out_dir=$OUT/policy-1000-greedy > $OUT/policy-1000-greedy.log 2>&1
+# the row to compare greedy with: round 3's own policy
+[ -f $OUT/round3-greedy/results.json ] || qstar eval seed=0 split=val model.name_or_path=$LOOP/round-3/policy/model \
+  search=best-of-n search.n=1 search.select=majority '~scorer' expander.temperature=0 progress=false \
+  out_dir=$OUT/round3-greedy > $OUT/round3-greedy.log 2>&1
 python - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
@@ -33,6 +37,7 @@ out = Path(sys.argv[1])
 solved = lambda d: json.loads((out / d / "results.json").read_text())["solved"]
 print("| variant (validation split, 64) | learned tot-bfs | greedy |")
 print("|---|---|---|")
+print(f"| round 3's policy and PRM (the loop's own) | 38 | {solved('round3-greedy')} |")
 print(f"| PRM on soft targets, round 3's policy | {solved('prm-soft-search')} | — |")
 print(f"| policy 1,000 steps, round 3's PRM | {solved('policy-1000-search')} | {solved('policy-1000-greedy')} |")
 PY
