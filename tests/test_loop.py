@@ -11,6 +11,15 @@ from conftest import run_cli
 SMALL = ["rounds=0", "eval_limit=1", "start_policy=pkg://qstar_game24/policy"]
 
 
+def _stage_out(args: list[str]):
+    """A recorded stage command's ``out_dir``, made as the stage would make it."""
+    from pathlib import Path
+
+    out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 @pytest.mark.slow  # two evaluations of the start policy (about 40 s)
 def test_a_rerun_with_other_settings_is_refused(tmp_path):
     out = f"out_dir={tmp_path}"
@@ -107,7 +116,6 @@ def test_train_uncovered_leaves_out_what_earlier_rounds_covered(compose, tmp_pat
 
 def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, tmp_path, monkeypatch):
     import json
-    from pathlib import Path
 
     import qstar_loop
     from qstar_loop import Loop
@@ -116,8 +124,7 @@ def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, t
 
     def record(args, log, stage, launcher=None):  # each stage's command line; an eval or judge "writes" its file
         calls.append(args)
-        out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
-        out.mkdir(parents=True, exist_ok=True)
+        out = _stage_out(args)
         (out / ("judge.json" if args[0] == "judge" else "results.json")).write_text(json.dumps({}))
         if args[0] == "search":
             raise KeyboardInterrupt  # stop the round after its search
@@ -143,7 +150,6 @@ def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, t
 
 def test_policy_rollouts_trains_rft_on_the_label_stages_grown_trees(compose, tmp_path, monkeypatch):
     import json
-    from pathlib import Path
 
     import qstar_loop
     from qstar.errors import QstarError
@@ -153,8 +159,7 @@ def test_policy_rollouts_trains_rft_on_the_label_stages_grown_trees(compose, tmp
 
     def record(args, log, stage, launcher=None):
         calls.append(args)
-        out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
-        out.mkdir(parents=True, exist_ok=True)
+        out = _stage_out(args)
         (out / "trees.jsonl").write_text("")
         (out / "results.json").write_text(json.dumps({}))
         if args[0] == "label":
@@ -174,7 +179,6 @@ def test_policy_rollouts_trains_rft_on_the_label_stages_grown_trees(compose, tmp
 
 def test_sample_n_samples_whole_solutions_from_round_sample_from_on(compose, tmp_path, monkeypatch):
     import json
-    from pathlib import Path
 
     import qstar_loop
     from qstar.tree import iter_results
@@ -184,8 +188,7 @@ def test_sample_n_samples_whole_solutions_from_round_sample_from_on(compose, tmp
 
     def record(args, log, stage, launcher=None):
         calls.append(args)
-        out = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
-        out.mkdir(parents=True, exist_ok=True)
+        out = _stage_out(args)
         (out / "trees.jsonl").write_text("")
         raise KeyboardInterrupt  # stop the round after its train search
 
