@@ -179,6 +179,88 @@ def test_backup_makes_a_step_good_when_a_later_step_of_its_path_is(tmp_path):
     )
 
 
+def test_sibling_pairs_rank_the_two_best_children_of_a_parent_against_the_two_worst(tmp_path):
+    from qstar_rm.data import sibling_pairs
+
+    path = tmp_path / "labels.jsonl"
+    p = "Input: 1 2 3 4\n"
+    rows = [  # five first steps of one problem (soft labels 1, .75, .5, .25, 0); then b's children c and d
+        *(
+            {"prompt": p, "completions": [step], "labels": [x > 0.5], "soft_labels": [x], "problem_id": "p"}
+            for step, x in zip("aebfg", (0.5, 1, 0, 0.25, 0.75))
+        ),
+        {"prompt": p, "completions": ["b", "c"], "labels": [False, True], "soft_labels": [0.0, 1.0], "problem_id": "p"},
+        {"prompt": p, "completions": ["b", "d"], "labels": [False, False], "soft_labels": [0.0, 0.0], "problem_id": "p"},
+        {"prompt": p, "completions": ["z"], "labels": [True], "soft_labels": [1.0], "problem_id": "q"},  # an only child: no pair
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pairs = sibling_pairs(read_stepwise(path, "soft"))
+    assert [(good.steps, bad.steps) for good, bad in pairs] == [
+        (["e"], ["f"]),
+        (["e"], ["b"]),
+        (["g"], ["f"]),
+        (["g"], ["b"]),  # best 1, .75 against worst .25, 0
+        (["b", "c"], ["b", "d"]),  # b's children share b
+    ]
+    assert all(e.weights == [0.0] * (len(e.steps) - 1) + [1.0] for pair in pairs for e in pair)  # each trains its last step only
+    assert len(sibling_pairs(read_stepwise(path, "hard"))) == 5  # hard: 1 1 0 0 0, e and g against b and f; c against d
+
+
+def test_pairwise_prm_learns_to_rank_the_legal_first_step_above_the_illegal_sibling(tmp_path, compose):
+    from qstar import commands
+
+    data = game24_labels(tmp_path / "labels.jsonl")  # per problem: a gold first step and an illegal one, siblings
+    cfg = compose(
+        "train",
+        [
+            "optimizer=prm",
+            "optimizer.pairwise=1.0",
+            f"data={data}",
+            f"out_dir={tmp_path / 'run'}",
+            *TINY,
+            "trainer.max_steps=30",
+            "trainer.log_every_n_steps=1",
+            "trainer.enable_progress_bar=false",
+            "optimizer.lr=3e-3",
+            "optimizer.batch_size=4",
+            "optimizer.warmup_steps=0",
+        ],
+    )
+    commands.train(cfg)
+    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/pair_loss")]
+    pair_losses = [float(r["train/pair_loss"]) for r in rows]
+    assert len(pair_losses) == 30 and sum(pair_losses[-5:]) / 5 < 0.5 * pair_losses[0]
+    assert float(rows[-1]["train/pair_accuracy"]) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optimizer=orm", "optimizer.pairwise=1.0"], "optimizer.pairwise ranks sibling steps: it needs a step-level model, optimizer=prm"),
+        (
+            ["optimizer=prm", "optimizer.pairwise=-1"],
+            "optimizer.pairwise=-1.0: use 0 (pointwise BCE only) or a positive weight of the sibling ranking loss",
+        ),
+        (
+            ["optimizer=prm", "optimizer.pairwise=1.0"],
+            "optimizer.pairwise: no two sibling steps (the same steps before them) with different labels in the training data: "
+            "label trees that branch (qstar search, then qstar label), or set optimizer.pairwise=0",
+        ),
+    ],
+)
+def test_pairwise_without_siblings_or_on_an_orm_is_one_line_exit_2(tmp_path, args, message):
+    path = tmp_path / "labels.jsonl"  # two problems, one path each: no siblings
+    path.write_text(
+        "".join(
+            json.dumps({"prompt": f"Input: {q}\n", "completions": ["a", "b"], "labels": [True, False], "problem_id": q}) + "\n"
+            for q in ("p", "q")
+        )
+    )
+    proc = run_cli("train", *args, f"data={path}", f"out_dir={tmp_path / 'run'}", *TINY, "trainer.max_steps=1")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"qstar: error: {message}"
+
+
 def test_train_prm_without_data_is_one_line_exit_2():
     result = run_cli("train", "optimizer=prm", "trainer.max_steps=1")
     assert result.returncode == 2

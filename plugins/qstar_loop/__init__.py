@@ -253,7 +253,9 @@ class Loop:
             f"round-{r}/{name}",
             launcher,
         )
-        info: dict[str, Any] = {"wall_time": time.perf_counter() - t0}
+        wall = time.perf_counter() - t0
+        now = time.time()  # when it ended: shards run at once have a wall time of first start to last end
+        info: dict[str, Any] = {"wall_time": wall, "started_at": now - wall, "ended_at": now}
         if args[0] == "search":
             info["generated_tokens"] = _tokens(d / "trees.jsonl")
         if args[0] == "label":
@@ -289,6 +291,9 @@ class Loop:
         _qstar(["merge", f"inputs=[{','.join(str(p) for p in parts)}]", f"out_dir={d}"], d / "log.txt", f"round-{r}/{name}")
         infos = [json.loads((p / "done.json").read_text()) for p in parts]
         info = {key: sum(x[key] for x in infos) for key in ("wall_time", "generated_tokens")}
+        info["worker_time"] = info["wall_time"]  # every shard's own time, summed
+        if all("started_at" in x for x in infos):  # shards run by workers at once: first start to last end
+            info["wall_time"] = max(x["ended_at"] for x in infos) - min(x["started_at"] for x in infos)
         info["shards"] = n
         atomic_write_text(d / "done.json", json.dumps(info, indent=2) + "\n")
         return info

@@ -39,6 +39,8 @@ class RewardTrainConfig(OptimizerConfig):
     positive_ratings: list = field(default_factory=lambda: [1])  # PRM800K ratings counted as a good step (TRL: only +1)
     head_dropout: float = 0.1  # dropout before the reward head in training (transformers' default for token-classification heads)
     backup: bool = False  # hard targets: a step is good when any later step of its path is (a later step's right rollout completes it too)
+    pairwise: float = 0.0  # PRM: weight of a sibling ranking loss beside the BCE (rStar-Math's PPM): -log σ(r_better - r_worse) over
+    # steps that share every step before them, up to 2 best against 2 worst per parent (0 = pointwise BCE only)
 
     def __post_init__(self):
         super().__post_init__()
@@ -50,6 +52,12 @@ class RewardTrainConfig(OptimizerConfig):
             raise QstarError(f"optimizer.positive_ratings={self.positive_ratings}: list ratings among -1, 0, 1 (e.g. [1])")
         if self.backup and self.target != "hard":
             raise QstarError("optimizer.backup=true backs up hard labels along each path: add optimizer.target=hard")
+        if self.pairwise < 0:
+            raise QstarError(
+                f"optimizer.pairwise={self.pairwise}: use 0 (pointwise BCE only) or a positive weight of the sibling ranking loss"
+            )
+        if self.pairwise and self.name != "prm":
+            raise QstarError("optimizer.pairwise ranks sibling steps: it needs a step-level model, optimizer=prm")
         if not 0 <= self.head_dropout < 1:
             raise QstarError(f"optimizer.head_dropout={self.head_dropout}: use a probability in [0, 1)")
 

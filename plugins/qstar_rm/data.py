@@ -209,6 +209,30 @@ def backed_up(examples: Iterable[StepExample]) -> list[StepExample]:
     ]
 
 
+def sibling_pairs(examples: Iterable[StepExample], per_side: int = 2) -> list[tuple[StepExample, StepExample]]:
+    """Pairs of sibling steps for a ranking loss, as rStar-Math's process preference model
+    (Guan et al., 2025, sec. 3.3): steps that share the problem and every step before them, the
+    ``per_side`` best-labelled against the ``per_side`` worst, each pair with a strictly better
+    first member. Each member is its path cut after the step, weighted at that step only. A step
+    shared by several paths counts once (its first trained occurrence)."""
+    children: dict[tuple, dict[str, tuple[float, StepExample]]] = {}
+    for ex in examples:
+        for i, (step, label, w) in enumerate(zip(ex.steps, ex.labels, ex.weights)):
+            if w <= 0:
+                continue
+            kids = children.setdefault((ex.group, ex.prompt, tuple(ex.steps[:i])), {})
+            if step not in kids:
+                kids[step] = (label, StepExample(ex.prompt, ex.steps[: i + 1], ex.labels[: i + 1], [0.0] * i + [1.0], ex.group))
+    pairs = []
+    for kids in children.values():
+        ranked = sorted(kids.values(), key=lambda kid: -kid[0])  # stable: ties keep the data's order
+        for good_label, good in ranked[:per_side]:
+            for bad_label, bad in ranked[-per_side:]:
+                if good_label > bad_label:
+                    pairs.append((good, bad))
+    return pairs
+
+
 def outcome_only(examples: Iterable[StepExample]) -> list[StepExample]:
     """ORM targets: one per path, the label of its last step (the path's outcome)."""
     out = []

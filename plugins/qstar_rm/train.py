@@ -1,6 +1,7 @@
 """Lightning training of reward models: :class:`RewardDataModule` and :class:`RewardModule`.
 
-Logged metrics (``logs/metrics.csv``): ``train/loss``; ``val/loss``, ``val/auc`` (step-level
+Logged metrics (``logs/metrics.csv``): ``train/loss`` (and, with ``optimizer.pairwise``,
+``train/pair_loss`` and ``train/pair_accuracy``); ``val/loss``, ``val/auc`` (step-level
 AUROC) and ``val/accuracy`` (threshold 0.5), both against the hard labels (target > 0:
 Math-Shepherd's hard estimation, "some rollout reached a right answer").
 """
@@ -17,7 +18,7 @@ from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 from qstar.errors import QstarError
 from qstar.training import adamw_warmup_cosine, fit_and_export
 
-from .data import StepExample, backed_up, outcome_only, read_examples, split_groups
+from .data import StepExample, backed_up, outcome_only, read_examples, sibling_pairs, split_groups
 from .model import build_reward_model, encode, max_length, pad
 
 
@@ -43,6 +44,13 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "targets": targets, "weights": weights}
 
 
+def collate_pairs(batch: list[tuple[dict, dict]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Sibling pairs as one padded batch: the better steps' rows first, then the worse ones'."""
+    rows = [a for a, _ in batch] + [b for _, b in batch]
+    ids, mask = pad([r["input_ids"] for r in rows], pad_id)
+    return {"input_ids": ids, "attention_mask": mask, "positions": torch.tensor([r["positions"][0] for r in rows])}
+
+
 class RewardDataModule(L.LightningDataModule):
     def __init__(self, examples: list[StepExample], cfg, tok, delimiter: str, max_len: int, seed: int):
         super().__init__()
@@ -54,6 +62,17 @@ class RewardDataModule(L.LightningDataModule):
         self.val_set = tensorize(self.tok, val, self.delimiter, self.max_len)
         if not self.train_set:
             raise QstarError(f"no labelled step fits in the model's {self.max_len} positions: use a model with a longer context")
+        self.pair_set = []
+        if self.cfg.pairwise:
+            for good, bad in sibling_pairs(train):
+                a, b = (tensorize(self.tok, [e], self.delimiter, self.max_len) for e in (good, bad))
+                if a and b:  # both steps fit in the context
+                    self.pair_set.append((a[0], b[0]))
+            if not self.pair_set:
+                raise QstarError(
+                    "optimizer.pairwise: no two sibling steps (the same steps before them) with different labels in the training data: "
+                    "label trees that branch (qstar search, then qstar label), or set optimizer.pairwise=0"
+                )
 
     def _loader(self, data, shuffle):
         pad_id = self.tok.pad_token_id
@@ -62,7 +81,18 @@ class RewardDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self):
-        return self._loader(self.train_set, True)
+        points = self._loader(self.train_set, True)
+        if not self.pair_set:
+            return points
+        pad_id = self.tok.pad_token_id
+        pairs = DataLoader(
+            self.pair_set,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            num_workers=self.cfg.num_workers,
+            collate_fn=lambda b: collate_pairs(b, pad_id),
+        )
+        return {"points": points, "pairs": pairs}  # Lightning's CombinedLoader, max_size_cycle: a batch of each per step
 
     def val_dataloader(self):
         return self._loader(self.val_set or self.train_set, False)
@@ -82,9 +112,25 @@ class RewardModule(L.LightningModule):
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["targets"], reduction="none")
         return (bce * w).sum() / w.sum().clamp_min(1e-8), logits, w > 0
 
+    def _pair_loss(self, batch):
+        """Bradley-Terry on sibling steps (rStar-Math's PPM): -log σ(r_better - r_worse)."""
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[..., 0]
+        r = logits[torch.arange(logits.shape[0]), batch["positions"]].float()
+        better, worse = r.chunk(2)
+        return -torch.nn.functional.logsigmoid(better - worse).mean(), (better > worse).float().mean()
+
     def training_step(self, batch, batch_idx):
-        loss, _, _ = self._loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
+        pairs = batch.get("pairs") if "points" in batch else None
+        points = batch["points"] if "points" in batch else batch
+        loss, _, _ = self._loss(points)
+        n = points["input_ids"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
+        if pairs is not None:
+            pair_loss, pair_acc = self._pair_loss(pairs)
+            m = pairs["positions"].shape[0] // 2
+            self.log("train/pair_loss", pair_loss, batch_size=m, sync_dist=True)
+            self.log("train/pair_accuracy", pair_acc, batch_size=m, sync_dist=True)
+            loss = loss + self.cfg.pairwise * pair_loss
         return loss
 
     def validation_step(self, batch, batch_idx):
