@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # recipes/loop_clean_sample.sh with three changes:
 #  - the policy trains 12 epochs of its data each round (trainer.max_epochs=12) instead of a fixed
-#    400 steps: the data grows every round (about 1,100 paths in round 1, 5,300 in round 3), and
+#    400 steps: the data grows every round (about 1,100 paths in round 1, 5,000 in round 3), and
 #    on round 3's data of loop_clean_sample.sh, 1,000 steps (about 12 epochs) instead of 400 lifted
 #    learned tot-bfs on the validation split from 38 to 43 of 64 (recipes/clean_round3_variants.sh);
 #  - the label stage labels 8 paths a puzzle instead of 16 (label_max_paths=8): labelling was the
 #    slowest stage of a sampling round (1,224 of 2,800 s);
-#  - the search and label stages run as two shards at once, one thread each (shards=2): on these
-#    2 cores, two one-thread workers searched 24 train puzzles in 51 s against 67 s for one
-#    two-thread process. The driver (the command without shard=) merges them, trains and evaluates.
+#  - the search and label stages run as two shards (shards=2), the search as two one-thread
+#    workers at once; the driver (the command without shard=) merges them, trains and evaluates.
+#    Measured alone, two one-thread workers are no faster than one process on these 2 cores
+#    (benchmarks/shard_workers.py: 1.02 on 100 train puzzles); the run of the results page used
+#    them, and the stages give the same trees either way.
 # Nothing in it learned from a gold solution. Resumable: rerun the script; ROUNDS=<n> asks for more
 # rounds in the same run.
 set -euo pipefail
