@@ -74,25 +74,22 @@ class RewardDataModule(L.LightningDataModule):
                     "label trees that branch (qstar search, then qstar label), or set optimizer.pairwise=0"
                 )
 
-    def _loader(self, data, shuffle):
+    def _loader(self, data, shuffle, collate_fn=collate):
         pad_id = self.tok.pad_token_id
         return DataLoader(
-            data, batch_size=self.cfg.batch_size, shuffle=shuffle, num_workers=self.cfg.num_workers, collate_fn=lambda b: collate(b, pad_id)
+            data,
+            batch_size=self.cfg.batch_size,
+            shuffle=shuffle,
+            num_workers=self.cfg.num_workers,
+            collate_fn=lambda b: collate_fn(b, pad_id),
         )
 
     def train_dataloader(self):
         points = self._loader(self.train_set, True)
         if not self.pair_set:
             return points
-        pad_id = self.tok.pad_token_id
-        pairs = DataLoader(
-            self.pair_set,
-            batch_size=self.cfg.batch_size,
-            shuffle=True,
-            num_workers=self.cfg.num_workers,
-            collate_fn=lambda b: collate_pairs(b, pad_id),
-        )
-        return {"points": points, "pairs": pairs}  # Lightning's CombinedLoader, max_size_cycle: a batch of each per step
+        # Lightning's CombinedLoader, max_size_cycle: a batch of each per step
+        return {"points": points, "pairs": self._loader(self.pair_set, True, collate_pairs)}
 
     def val_dataloader(self):
         return self._loader(self.val_set or self.train_set, False)
@@ -106,22 +103,24 @@ class RewardModule(L.LightningModule):
         self.model, self.cfg = model, cfg
         self.val_auc, self.val_acc = BinaryAUROC(), BinaryAccuracy()
 
+    def _logits(self, batch):
+        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[..., 0]  # (b, t)
+
     def _loss(self, batch):
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[..., 0]  # (b, t)
+        logits = self._logits(batch)
         w = batch["weights"]
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["targets"], reduction="none")
         return (bce * w).sum() / w.sum().clamp_min(1e-8), logits, w > 0
 
     def _pair_loss(self, batch):
         """Bradley-Terry on sibling steps (rStar-Math's PPM): -log σ(r_better - r_worse)."""
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[..., 0]
+        logits = self._logits(batch)
         r = logits[torch.arange(logits.shape[0]), batch["positions"]].float()
         better, worse = r.chunk(2)
         return -torch.nn.functional.logsigmoid(better - worse).mean(), (better > worse).float().mean()
 
     def training_step(self, batch, batch_idx):
-        pairs = batch.get("pairs") if "points" in batch else None
-        points = batch["points"] if "points" in batch else batch
+        points, pairs = (batch["points"], batch["pairs"]) if "pairs" in batch else (batch, None)
         loss, _, _ = self._loss(points)
         n = points["input_ids"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
