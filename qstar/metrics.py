@@ -6,8 +6,12 @@
   earliest wrong step, or none. Its accuracy on the solutions that hold an error (the earliest
   one named exactly) and on those that hold none (none named) are combined by their harmonic
   mean, so a judge that calls everything right, or everything wrong, scores 0. A PRM names the
-  first step whose score is below ``threshold`` (ProcessBench thresholds PRMs the same way; 0.5
-  for a probability).
+  first step whose score is below ``threshold`` (ProcessBench binarises PRM scores the same way).
+- :func:`first_error_threshold`: the threshold with the best first-error F1 on held-out
+  labelled paths. A PRM trained on Monte-Carlo labels that are mostly 0 rarely scores a step 0.5,
+  so at 0.5 it calls every solution wrong (F1 0) however well it ranks; ``qstar train
+  optimizer=prm`` picks its operating point this way on its own validation paths (never on
+  evaluation data) and stores it with the model, where ``qstar judge`` reads it.
 """
 
 from __future__ import annotations
@@ -52,3 +56,24 @@ def first_error_f1(solutions: Sequence[tuple[Sequence[float], Sequence[bool]]], 
     if acc_err is not None and acc_ok is not None:
         f1 = 0.0 if acc_err + acc_ok == 0 else 2 * acc_err * acc_ok / (acc_err + acc_ok)
     return {"f1": f1, "error_accuracy": acc_err, "correct_accuracy": acc_ok, "with_error": n_err, "without_error": n_ok}
+
+
+def first_error_threshold(solutions: Sequence[tuple[Sequence[float], Sequence[bool]]], candidates: int = 201) -> tuple[float, float] | None:
+    """The threshold in (0, 1) with the highest :func:`first_error_f1` over ``solutions`` (step
+    scores, step labels), and that F1; None where the F1 is undefined (no solution with an error,
+    or none without). The candidates are ``candidates`` quantiles of the step scores, each nudged
+    just above its score (a step scoring exactly the threshold counts as right); ties go to the
+    threshold nearest 0.5."""
+    scores = sorted(float(s) for steps, _ in solutions for s in steps)
+    if not scores:
+        return None
+    picks = {scores[round(i * (len(scores) - 1) / (candidates - 1))] for i in range(candidates)}
+    grid = sorted({min(max(s + 1e-6, 1e-6), 1 - 1e-6) for s in picks} | {0.5})
+    best: tuple[float, float] | None = None
+    for t in grid:
+        f1 = first_error_f1(solutions, t)["f1"]
+        if f1 is None:
+            return None
+        if best is None or f1 > best[1] or (f1 == best[1] and abs(t - 0.5) < abs(best[0] - 0.5)):
+            best = (t, f1)
+    return best

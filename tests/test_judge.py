@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from qstar.metrics import auroc, first_error_f1
+from qstar.metrics import auroc, first_error_f1, first_error_threshold
 
 
 def test_first_error_f1_is_the_harmonic_mean_of_the_two_accuracies():
@@ -26,6 +26,20 @@ def test_first_error_f1_is_the_harmonic_mean_of_the_two_accuracies():
     lenient = first_error_f1([([1.0] * len(g), g) for _, g in solutions])
     assert lenient["f1"] == 0.0 and lenient["correct_accuracy"] == 1.0
     assert first_error_f1([([0.9], [True])])["f1"] is None  # no solution with an error: undefined
+
+
+def test_the_chosen_threshold_names_first_errors_where_0_5_calls_everything_wrong():
+    # a PRM fitted to labels that are mostly 0: it ranks right (wrong steps lowest) but never reaches 0.5
+    solutions = [
+        ([0.20, 0.04, 0.03], [True, False, False]),
+        ([0.03, 0.02], [False, False]),
+        ([0.25, 0.18, 0.30], [True, True, True]),
+        ([0.15, 0.21], [True, True]),
+    ]
+    assert first_error_f1(solutions, 0.5)["f1"] == 0.0  # every right solution called wrong
+    threshold, f1 = first_error_threshold(solutions)
+    assert 0.04 < threshold <= 0.15 and f1 == 1.0 == first_error_f1(solutions, threshold)["f1"]
+    assert first_error_threshold([([0.9, 0.8], [True, True])]) is None  # no solution with an error: undefined
 
 
 def test_auroc_ranks_and_is_undefined_on_one_class():
@@ -78,6 +92,8 @@ def test_the_oracle_judges_itself_perfectly_and_a_prm_gets_figures(searched, tmp
     prm = json.loads((tmp_path / "prm" / "judge.json").read_text())
     assert prm["steps"] == oracle["steps"] and prm["legal_share"] == oracle["legal_share"]
     assert 0.5 < prm["step_auroc"] < 1.0  # the bundled PRM ranks steps, imperfectly
+    # the bundled PRM stores no operating point: ProcessBench's 0.5; threshold= overrides any
+    assert (prm["first_error"]["threshold"], prm["first_error"]["threshold_from"]) == (0.5, "default")
     assert "first-error F1" in proc.stdout and "step AUROC" in proc.stdout
 
 

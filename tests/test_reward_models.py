@@ -328,6 +328,31 @@ def test_export_then_load_gives_identical_scores(tiny_prm, tmp_path):
     assert trained.keys() == exported.keys() and all(torch.equal(trained[k], exported[k]) for k in trained)
 
 
+def test_a_trained_prm_stores_the_threshold_that_best_names_its_validation_paths_first_errors(tiny_prm, tmp_path):
+    from qstar.metrics import first_error_f1
+    from qstar_rm.model import RewardModel, load_reward_model
+
+    meta = json.loads((tiny_prm / "config.json").read_text())["qstar_reward"]
+    # the validation paths of its own labels (the same split as training), scored by the export
+    _, val = split_groups(read_examples(str(tiny_prm.parents[1] / "labels.jsonl"), "soft"), 5.0, 0)
+    assert meta["threshold_paths"] == len(val) == 2  # one problem: its gold path and its illegal-first-step path
+    values = RewardModel(*load_reward_model(str(tiny_prm))).step_values([e.prompt for e in val], [e.steps for e in val])
+    solutions = [(v, [x > 0 for x in e.labels]) for v, e in zip(values, val)]
+    assert first_error_f1(solutions, meta["threshold"])["f1"] == meta["threshold_f1"] == 1.0
+    # the scorer carries it, and qstar judge names wrong steps below it unless told otherwise
+    assert RewardScorer(RewardScorerConfig(model=str(tiny_prm)), Game24Task()).threshold == meta["threshold"]
+    proc = run_cli(
+        "search", "split=val", "limit=1", "search=best-of-n", "search.n=4", "scorer=verifier", "progress=false", f"out_dir={tmp_path / 's'}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    trees = tmp_path / "s" / "trees.jsonl"
+    for args, expected in (([], (meta["threshold"], "the model's own")), (["threshold=0.5"], (0.5, "threshold="))):
+        proc = run_cli("judge", f"data={trees}", "scorer=prm", f"scorer.model={tiny_prm}", *args, f"out_dir={tmp_path / 'j'}")
+        assert proc.returncode == 0, proc.stderr
+        fe = json.loads((tmp_path / "j" / "judge.json").read_text())["first_error"]
+        assert (fe["threshold"], fe["threshold_from"]) == expected
+
+
 def test_learned_scorer_reads_a_prefix_off_the_longer_path_and_scores_in_path_context(tiny_prm):
     task = Game24Task()
     problem = task.parse_problem("4 9 10 13")

@@ -5,8 +5,10 @@ training stage ever reads.
 
 ``data=`` is a trees file (``qstar search``/``eval`` wrote it). Every step of every tree is scored
 by ``scorer`` in its path context (one batched call); the AUROC is over those steps, the
-first-error F1 over the tree's finished solutions (every distinct path that ends in an answer).
-Writes ``judge.json`` in ``out_dir``.
+first-error F1 over the tree's finished solutions (every distinct path that ends in an answer),
+at ``threshold=`` or else the PRM's own operating point (chosen on the validation part of its
+training labels when it was trained, never on what it is judged on) or else 0.5. Writes
+``judge.json`` in ``out_dir``.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ class JudgeConfig:
     segmenter: Any = MISSING  # what a step is (segmenter=<name>)
     scorer: Any = MISSING  # the judge under test (scorer=prm scorer.model=<dir>)
     data: Optional[str] = None  # trees.jsonl written by qstar search or eval
-    threshold: float = 0.5  # a step scoring below this is the one the judge calls wrong (first-error F1)
+    threshold: Optional[float] = None  # a step scoring below this is called wrong (first-error F1); null: the PRM's own (its config.json), else 0.5
     limit: int = 0  # first N trees; 0 = all
     out_dir: Optional[str] = None  # judge.json; default: Hydra's run directory
 
     def __post_init__(self):
         check_problem_selection(self.limit, 1)
-        if not 0 < self.threshold < 1:
+        if self.threshold is not None and not 0 < self.threshold < 1:
             raise QstarError(f"threshold={self.threshold}: a score in (0, 1) below which a step is called wrong")
 
 
@@ -57,6 +59,12 @@ def judge(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
         results = results[: cfg.limit]
     out = output_dir(cfg, "judge")
     scorer = registry.build("scorer", cfg.scorer, task)
+    if cfg.threshold is not None:
+        threshold, source = cfg.threshold, "threshold="
+    elif getattr(scorer, "threshold", None) is not None:  # a PRM's own operating point, from its validation labels
+        threshold, source = scorer.threshold, "the model's own"
+    else:
+        threshold, source = 0.5, "default"
     trees = [Tree.from_result(r, task, segmenter) for r in results]
     steps = [(t, n) for t in trees for n in t.nodes[1:]]
     scores = dict(zip(((id(t), n.id) for t, n in steps), score_steps(scorer, steps)))
@@ -79,7 +87,12 @@ def judge(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
         "trees": len(trees),
         "steps": len(steps),
         "step_auroc": auroc([scores[k] for k in gold], list(gold.values())),
-        "first_error": {**first_error_f1(solutions, cfg.threshold), "threshold": cfg.threshold, "solutions": len(solutions)},
+        "first_error": {
+            **first_error_f1(solutions, threshold),
+            "threshold": threshold,
+            "threshold_from": source,
+            "solutions": len(solutions),
+        },
         "reference": "exact step labels (the task's look-ahead): evaluation only",
         "legal_share": sum(legal) / len(legal) if legal else None,  # the policy's steps the task's rules accept
     }
@@ -88,7 +101,8 @@ def judge(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:
     shown = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     console.print(
         f"{scorer.name} vs exact step labels: step AUROC {shown(summary['step_auroc'])} ({len(steps)} steps); "
-        f"first-error F1 {shown(fe['f1'])} (accuracy {shown(fe['error_accuracy'])} on {fe['with_error']} solutions with an error, "
+        f"first-error F1 {shown(fe['f1'])} at threshold {threshold:.3g} ({source}; "
+        f"accuracy {shown(fe['error_accuracy'])} on {fe['with_error']} solutions with an error, "
         f"{shown(fe['correct_accuracy'])} on {fe['without_error']} without)"
     )
     if legal:

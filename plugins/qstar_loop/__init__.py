@@ -606,6 +606,7 @@ class Loop:
             "wall_time": wall,
             "prm_step_auroc": ev["judge"]["step_auroc"],
             "prm_first_error_f1": ev["judge"]["first_error"]["f1"],
+            "prm_first_error_threshold": ev["judge"]["first_error"].get("threshold"),  # the PRM's own, else 0.5
             "legal_share": ev["judge"]["legal_share"],
             "stage_wall_time": ev.get("stage_wall_time", {}),
             "train_coverage": ev.get("coverage"),  # train puzzles with a right path in some round's search so far

@@ -123,6 +123,9 @@ class RewardScorer:
         self.policy_weight = cfg.policy_weight
         model, tok = load_reward_model(cfg.model, cfg.dtype, cfg.device)
         self.rm = RewardModel(model, tok, cfg.batch_size)
+        # the PRM's operating point, chosen on its own validation labels when it was trained
+        # (qstar_rm.train.store_threshold): what qstar judge names a wrong step below
+        self.threshold = model.config.qstar_reward.get("threshold")
 
     def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
         keys = [(p.id, tuple(s)) for p, s in zip(problems, paths)]

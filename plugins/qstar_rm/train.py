@@ -3,11 +3,14 @@
 Logged metrics (``logs/metrics.csv``): ``train/loss`` (and, with ``optimizer.pairwise``,
 ``train/pair_loss`` and ``train/pair_accuracy``); ``val/loss``, ``val/auc`` (step-level
 AUROC) and ``val/accuracy`` (threshold 0.5), both against the hard labels (target > 0:
-Math-Shepherd's hard estimation, "some rollout reached a right answer").
+Math-Shepherd's hard estimation, "some rollout reached a right answer"). After training, a
+PRM's operating point for ProcessBench's first-error F1 is chosen on the same validation paths
+and stored in its ``config.json`` (:func:`store_threshold`).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -16,7 +19,9 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 
 from qstar.errors import QstarError
-from qstar.training import adamw_warmup_cosine, fit_and_export
+from qstar.files import atomic_write_text
+from qstar.metrics import first_error_threshold
+from qstar.training import adamw_warmup_cosine, fit_and_export, is_global_zero
 
 from .data import StepExample, backed_up, outcome_only, read_examples, sibling_pairs, split_groups
 from .model import build_reward_model, encode, max_length, pad
@@ -58,6 +63,7 @@ class RewardDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         train, val = split_groups(self.examples, self.cfg.val_percent, self.seed)
+        self.val_examples = val  # after training, a PRM's first-error threshold is chosen on these
         self.train_set = tensorize(self.tok, train, self.delimiter, self.max_len)
         self.val_set = tensorize(self.tok, val, self.delimiter, self.max_len)
         if not self.train_set:
@@ -163,4 +169,34 @@ def fit_reward_model(ctx, cfg) -> Path:
         model.dropout.p = cfg.head_dropout
     module = RewardModule(model, cfg)
     data = RewardDataModule(examples, cfg, tok, delimiter, max_length(model), ctx.seed)
-    return fit_and_export(ctx, module, data, module.model, tok)[0]
+    path = fit_and_export(ctx, module, data, module.model, tok)[0]
+    if cfg.name == "prm" and is_global_zero():
+        store_threshold(path, data.val_examples)
+    return path
+
+
+def choose_threshold(path: Path | str, examples: list[StepExample]) -> dict | None:
+    """A PRM's operating point: the threshold with the best ProcessBench first-error F1 on
+    ``examples`` (the validation paths of its own training labels; a step is right where its
+    label is above 0, Math-Shepherd's hard estimate), scored by the exported model at ``path``:
+    the threshold, the F1 it reached and how many paths chose it. None where the F1 is undefined
+    (no path with a wrong step, or none without)."""
+    from .model import RewardModel, load_reward_model
+
+    model, tok = load_reward_model(str(path))
+    values = RewardModel(model, tok).step_values([e.prompt for e in examples], [e.steps for e in examples])
+    best = first_error_threshold([(v, [x > 0 for x in e.labels]) for v, e in zip(values, examples)])
+    if best is None:
+        return None
+    return {"threshold": round(best[0], 6), "threshold_f1": round(best[1], 4), "threshold_paths": len(examples)}
+
+
+def store_threshold(path: Path, examples: list[StepExample]) -> dict | None:
+    """:func:`choose_threshold`, written into the export's ``config.json`` (``qstar_reward``),
+    where the scorer and ``qstar judge`` read it; nothing is written where it is undefined."""
+    meta = choose_threshold(path, examples)
+    if meta is not None:
+        config = json.loads((path / "config.json").read_text())
+        config["qstar_reward"] = {**config["qstar_reward"], **meta}
+        atomic_write_text(path / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return meta
