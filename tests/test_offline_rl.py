@@ -172,3 +172,36 @@ def test_offline_rl_bad_input_is_one_line(compose, tmp_path, overrides, message)
     with pytest.raises(QstarError) as e:
         commands.train(compose("train", overrides + [f"out_dir={tmp_path}", "split=val"]))
     assert str(e.value) == message
+
+
+def test_replay_adds_random_legal_trajectories_of_every_train_puzzle_to_training_only(tmp_path):
+    from qstar.models import build_number_tokenizer
+    from qstar.training import TrainContext
+    from qstar.tree import SearchResult
+    from qstar_segmenters import NewlineSegmenter
+    from qstar_sft import RFTConfig
+    from qstar_sft.train import StepDataModule
+
+    task = Game24Task()
+    trees = tmp_path / "trees.jsonl"
+    with trees.open("w") as f:
+        for text in ("4 9 10 13", "1 1 4 6", "2 3 4 5"):
+            problem = task.parse_problem(text)
+            for steps in task.gold_trajectories(problem)[:4]:
+                f.write(SearchResult(problem=problem, nodes=chain(steps), answer=None, path=[], correct=True).to_json() + "\n")
+    ctx = TrainContext(task=task, segmenter=NewlineSegmenter(), model=None, trainer=None, out_dir=tmp_path, data=str(trees))
+    sets = {}
+    for replay in (0, 2):
+        data = StepDataModule(ctx, RFTConfig(replay_legal=replay), build_number_tokenizer(), 128)
+        data.setup()
+        sets[replay] = data
+    puzzles = len(task.problems("train"))
+    assert len(sets[2].train_set) == len(sets[0].train_set) + 2 * puzzles  # two per train puzzle, beside the right paths
+    assert sets[2].val_set == sets[0].val_set  # validation stays on the held-out right paths
+    # what is replayed keeps the rules at every step and never reaches 24: no solution shown
+    for steps in task.random_legal_trajectories(task.parse_problem("4 9 10 13"), 4, random.Random(0)):
+        problem = task.parse_problem("4 9 10 13")
+        assert all(task.check_step(problem, steps[:i], steps[i]).valid for i in range(len(steps) - 1))
+        assert not task.is_correct(problem, answer_expression(steps[-1]))
+    with pytest.raises(QstarError, match="optimizer.replay_legal=-1"):
+        RFTConfig(replay_legal=-1)

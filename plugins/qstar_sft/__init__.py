@@ -35,6 +35,7 @@ class SFTConfig(OptimizerConfig):
     max_per_problem: int = 32  # cap gold trajectories per problem so easy puzzles don't dominate
     source: str = "auto"  # auto (data= trees: chosen right paths, else gold) | gold | random-legal (no solution shown) | right-paths (every right leaf)
     legal_steps: bool = False  # paths from data= trees: keep one only if the task's rules accept every step, not just its answer
+    replay_legal: int = 0  # per train problem, this many random legal trajectories (none reaching the goal: what P0 learned from) trained on beside the rest
 
     def __post_init__(self):
         super().__post_init__()
@@ -42,6 +43,8 @@ class SFTConfig(OptimizerConfig):
             raise QstarError(f"optimizer.source={self.source!r}: choose {', '.join(SOURCES)}")
         if self.val_by not in VAL_BY:
             raise QstarError(f"optimizer.val_by={self.val_by!r}: choose {' or '.join(VAL_BY)}")
+        if self.replay_legal < 0:
+            raise QstarError(f"optimizer.replay_legal={self.replay_legal}: the random legal trajectories per train problem, 0 or more")
         if self.max_per_problem < 1:
             raise QstarError(f"optimizer.max_per_problem={self.max_per_problem}: must be at least 1")
 

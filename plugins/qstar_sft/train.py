@@ -68,6 +68,12 @@ class StepDataModule(L.LightningDataModule):
         train, val = build(self.ctx.split), build(self.ctx.val_split)
         if not val and train:  # right-paths: hold out val_percent of the paths
             train, val = hold_out(train, self.cfg.val_percent, self.cfg.val_by, self.ctx.seed)
+        if self.cfg.replay_legal:
+            # Replay beside the new paths: random legal trajectories of every train problem, none
+            # reaching the goal, as the start policy learned from, so that fine-tuning on a few right
+            # paths a problem does not unlearn the rules' arithmetic (the loop's rft policy wrote
+            # fewer legal steps than P0). Training only: validation stays on the held-out paths.
+            train = train + trajectories(self.ctx, self.ctx.split, self.cfg.replay_legal, self.ctx.seed, "random-legal")
         self.train_set = [encode(self.tokenizer, p, c, self.max_len) for p, c in train]
         self.val_set = [encode(self.tokenizer, p, c, self.max_len) for p, c in val]
         if not self.train_set:
