@@ -36,7 +36,7 @@ class JudgeConfig:
     segmenter: Any = MISSING  # what a step is (segmenter=<name>)
     scorer: Any = MISSING  # the judge under test (scorer=prm scorer.model=<dir>)
     data: Optional[str] = None  # trees.jsonl written by qstar search or eval
-    threshold: Optional[float] = None  # a step scoring below this is called wrong (first-error F1); null: the PRM's own (its config.json), else 0.5
+    threshold: Optional[float] = None  # below it a step is called wrong (first-error F1); null: the PRM's own (config.json), else 0.5
     limit: int = 0  # first N trees; 0 = all
     out_dir: Optional[str] = None  # judge.json; default: Hydra's run directory
 
