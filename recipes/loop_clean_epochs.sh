@@ -12,7 +12,8 @@
 #    (benchmarks/shard_workers.py: 1.02 on 100 train puzzles); the run of the results page used
 #    them, and the stages give the same trees either way.
 # Nothing in it learned from a gold solution. Resumable: rerun the script; ROUNDS=<n> asks for more
-# rounds in the same run.
+# rounds in the same run. Arguments are added to every qstar loop command (a variant of this loop,
+# with its own OUT=; recipes/loop_clean_replay.sh).
 set -euo pipefail
 OUT=${OUT:-runs/loop-clean-epochs}
 ARGS=(optimizer=rft optimizer.legal_steps=true
@@ -22,7 +23,7 @@ ARGS=(optimizer=rft optimizer.legal_steps=true
   'policy_overrides=["trainer.max_steps=-1","trainer.max_epochs=12"]'
   sample_n=64 sample_from=2 shards=2
   'search_overrides=["scorer.policy_weight=0.5","scorer.aggregate=prod","search.rank=path"]'
-  out_dir="$OUT")
+  out_dir="$OUT" "$@")
 for r in $(seq 0 "${ROUNDS:-3}"); do
   if [ "$r" -ge 1 ]; then  # round r's search and label: two one-thread workers
     OMP_NUM_THREADS=1 qstar loop "${ARGS[@]}" rounds="$r" shard=0/2 &

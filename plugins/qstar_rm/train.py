@@ -61,9 +61,13 @@ class RewardDataModule(L.LightningDataModule):
         super().__init__()
         self.examples, self.cfg, self.tok, self.delimiter, self.max_len, self.seed = examples, cfg, tok, delimiter, max_len, seed
 
+    def split(self) -> tuple[list[StepExample], list[StepExample]]:
+        """Train and validation examples; deterministic, so the process that exports after a spawned
+        DDP fit (which never ran setup) sees the same validation part the workers did."""
+        return split_groups(self.examples, self.cfg.val_percent, self.seed)
+
     def setup(self, stage: str | None = None) -> None:
-        train, val = split_groups(self.examples, self.cfg.val_percent, self.seed)
-        self.val_examples = val  # after training, a PRM's first-error threshold is chosen on these
+        train, val = self.split()
         self.train_set = tensorize(self.tok, train, self.delimiter, self.max_len)
         self.val_set = tensorize(self.tok, val, self.delimiter, self.max_len)
         if not self.train_set:
@@ -171,7 +175,7 @@ def fit_reward_model(ctx, cfg) -> Path:
     data = RewardDataModule(examples, cfg, tok, delimiter, max_length(model), ctx.seed)
     path = fit_and_export(ctx, module, data, module.model, tok)[0]
     if cfg.name == "prm" and is_global_zero():
-        store_threshold(path, data.val_examples)
+        store_threshold(path, data.split()[1])  # chosen on the validation part
     return path
 
 
