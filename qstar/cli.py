@@ -36,9 +36,10 @@ EXIT_USAGE = 2
 MAX_SWEEP_CHECKS = 256  # sweep combinations composed up front; a larger sweep checks the first ones
 
 
-def shorten(message: str, longest: int = 80) -> str:
+def shorten(message: str, longest: int = 240) -> str:
     """One readable line: newlines folded, any run longer than ``longest`` characters (a
-    10,000-digit number, say) cut to its ends."""
+    10,000-digit number, say) cut to its ends. A file path, what the user must act on, stays whole
+    up to ``longest``: 80 cut an ordinary temporary directory's paths."""
     message = " ".join(message.split())
     return re.sub(rf"\S{{{longest + 1},}}", lambda m: f"{m[0][:40]}…[{len(m[0])} characters]…{m[0][-10:]}", message)
 

@@ -9,6 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2`: one worker per core, one thread each (set before torch is imported, and
+    # inherited by the commands tests start); two workers at torch's default would oversubscribe
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def qstar_cache(tmp_path_factory) -> Path:

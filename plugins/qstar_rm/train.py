@@ -188,6 +188,8 @@ def choose_threshold(path: Path | str, examples: list[StepExample]) -> dict | No
     from .model import RewardModel, load_reward_model
 
     model, tok = load_reward_model(str(path))
+    if torch.cuda.is_available():  # where the PRM trained on a GPU, score there too (rank 0's device)
+        model = model.to(torch.device("cuda", torch.cuda.current_device()))
     values = RewardModel(model, tok).step_values([e.prompt for e in examples], [e.steps for e in examples])
     best = first_error_threshold([(v, [x > 0 for x in e.labels]) for v, e in zip(values, examples)])
     if best is None:
