@@ -32,6 +32,15 @@ def test_missing_model_path(tmp_path):
     assert_one_line_error(proc, "no-such-model", "save_pretrained")
 
 
+def test_a_long_path_in_an_error_is_shown_whole(tmp_path):
+    """The path is what the user must act on: a deep one (170–200 characters) is not cut."""
+    data = tmp_path / "trees.jsonl"
+    while len(str(data)) < 170:
+        data = data.parent / "a-directory-of-runs" / data.name
+    proc = run_cli("view", f"data={data}")
+    assert_one_line_error(proc, f"data file {data} does not exist")
+
+
 def test_invalid_override_key():
     proc = run_cli("solve", "search.breadht=3")
     assert_one_line_error(proc, "search.breadht", "--cfg job")
