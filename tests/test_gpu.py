@@ -88,3 +88,24 @@ def test_every_optimizer_trains_under_fsdp_and_exports_whole_weights(base, compo
         assert tensor.shape == trained[name].shape and torch.equal(tensor, trained[name].to(tensor.dtype)), name
     if optimizer == "ilql":
         assert (exported / "ilql_heads.safetensors").is_file()
+
+
+from test_reward_models import tiny_prm  # noqa: E402,F401  (a tiny PRM trained on CPU, exported)
+
+
+def test_a_prm_threshold_is_scored_on_the_gpu_and_matches_the_cpu(tiny_prm, monkeypatch):  # noqa: F811
+    """After a GPU run, the operating point is chosen on the GPU (where a large PRM must score):
+    the same threshold and F1 as scoring on the CPU."""
+    from qstar_rm import train
+    from qstar_rm.data import read_examples, split_groups
+    from qstar_rm.model import RewardModel
+
+    _, val = split_groups(read_examples(str(tiny_prm.parents[1] / "labels.jsonl"), "soft"), 5.0, 0)
+    devices = []
+    inner = RewardModel.step_values
+    monkeypatch.setattr(RewardModel, "step_values", lambda self, *a: (devices.append(self.device.type), inner(self, *a))[1])
+    on_gpu = train.choose_threshold(tiny_prm, val)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    on_cpu = train.choose_threshold(tiny_prm, val)
+    assert devices == ["cuda", "cpu"]
+    assert on_gpu["threshold_f1"] == on_cpu["threshold_f1"] and on_gpu["threshold"] == pytest.approx(on_cpu["threshold"], abs=1e-4)
