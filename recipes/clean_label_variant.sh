@@ -16,10 +16,10 @@ OUT=${OUT:-runs/clean-prm-r$R}
 L=$OUT/$NAME-label
 mkdir -p "$L"
 # the loop's own label command of shard i (its log's first line), with the variant's overrides
-loopcmd() { grep -m1 '^\$ qstar label' "$LOOP/round-$R/label/shard-$1/log.txt" | sed 's/^\$ qstar //; s/ out_dir=[^ ]*$//'; }
+loopcmd() { grep -m1 '^\$ qstar label' "$LOOP/round-$R/label/shard-$1/log.txt" | sed 's/^\$ qstar //; s/ out_dir=[^ ]*//'; }
 pids=()
 for i in 0 1; do
-  [ -f "$L/shard-$i/done.json" ] && continue
+  [ -f "$L/labels.jsonl" ] && break  # merged: both shards are done (a rerun of a killed shard resumes it)
   read -r -a CMD < <(loopcmd "$i")
   OMP_NUM_THREADS=1 qstar "${CMD[@]}" "$@" out_dir="$L/shard-$i" > "$L/shard-$i.log" 2>&1 &
   pids+=($!)
