@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from qstar_compare import _auroc as auroc
+from qstar.metrics import auroc
 from qstar_game24 import Game24Task
 
 TASK = Game24Task()
