@@ -35,28 +35,31 @@ def exact(prompt: str, steps: list[str]) -> list[bool]:
     return out
 
 
-for path in sys.argv[1:]:
-    seen: dict[tuple, tuple[float, bool, int]] = {}
-    illegal: dict[tuple, float] = {}  # steps the rules reject → their soft label
-    for line in open(path):
-        r = json.loads(line)
-        problem = TASK.parse_problem(r["prompt"].split("Input:")[1].strip())
-        for i, (soft, gold) in enumerate(zip(r["soft_labels"], exact(r["prompt"], r["completions"]))):
-            key = (r["problem_id"], tuple(r["completions"][: i + 1]))
-            seen[key] = (soft, gold, i)
-            if not TASK.check_step(problem, r["completions"][:i], r["completions"][i]).valid:
-                illegal[key] = soft
-    soft, gold = [v[0] for v in seen.values()], [v[1] for v in seen.values()]
-    overall = auroc(soft, gold)  # None when every step has one exact label
-    print(f"{path}: {len(soft)} steps, exact positive {sum(gold) / len(gold):.3f}, AUROC {'n/a' if overall is None else f'{overall:.3f}'}")
-    print(f"  illegal steps: {len(illegal)}, with a positive label: {sum(s > 0 for s in illegal.values())}")
-    for depth in sorted({v[2] for v in seen.values()}):
-        rows = [v for v in seen.values() if v[2] == depth]
-        pos = sum(g for _, g, _ in rows)
-        if 0 < pos < len(rows):
-            fn = sum(1 for s, g, _ in rows if g and s == 0) / pos
-            fp = sum(1 for s, g, _ in rows if not g and s > 0) / (len(rows) - pos)
-            print(
-                f"  depth {depth}: {len(rows)} steps, AUROC {auroc([s for s, _, _ in rows], [g for _, g, _ in rows]):.3f}, "
-                f"hard-label false negatives {fn:.3f}, false positives {fp:.3f}"
-            )
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        seen: dict[tuple, tuple[float, bool, int]] = {}
+        illegal: dict[tuple, float] = {}  # steps the rules reject → their soft label
+        for line in open(path):
+            r = json.loads(line)
+            problem = TASK.parse_problem(r["prompt"].split("Input:")[1].strip())
+            for i, (soft, gold) in enumerate(zip(r["soft_labels"], exact(r["prompt"], r["completions"]))):
+                key = (r["problem_id"], tuple(r["completions"][: i + 1]))
+                seen[key] = (soft, gold, i)
+                if not TASK.check_step(problem, r["completions"][:i], r["completions"][i]).valid:
+                    illegal[key] = soft
+        soft, gold = [v[0] for v in seen.values()], [v[1] for v in seen.values()]
+        overall = auroc(soft, gold)  # None when every step has one exact label
+        print(
+            f"{path}: {len(soft)} steps, exact positive {sum(gold) / len(gold):.3f}, AUROC {'n/a' if overall is None else f'{overall:.3f}'}"
+        )
+        print(f"  illegal steps: {len(illegal)}, with a positive label: {sum(s > 0 for s in illegal.values())}")
+        for depth in sorted({v[2] for v in seen.values()}):
+            rows = [v for v in seen.values() if v[2] == depth]
+            pos = sum(g for _, g, _ in rows)
+            if 0 < pos < len(rows):
+                fn = sum(1 for s, g, _ in rows if g and s == 0) / pos
+                fp = sum(1 for s, g, _ in rows if not g and s > 0) / (len(rows) - pos)
+                print(
+                    f"  depth {depth}: {len(rows)} steps, AUROC {auroc([s for s, _, _ in rows], [g for _, g, _ in rows]):.3f}, "
+                    f"hard-label false negatives {fn:.3f}, false positives {fp:.3f}"
+                )

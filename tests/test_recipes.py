@@ -18,7 +18,8 @@ SHELL = sorted(RECIPES.glob("*.sh"))
 
 
 @pytest.mark.parametrize("path", PYTHON, ids=lambda p: p.name)
-def test_a_python_recipes_imports_resolve(path: Path):
+def test_a_python_recipes_imports_resolve(path: Path, monkeypatch):
+    monkeypatch.syspath_prepend(str(RECIPES))  # a recipe imports its neighbours, as `python recipes/x.py` lets it
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module != "__future__":
