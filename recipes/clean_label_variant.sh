@@ -17,15 +17,16 @@ L=$OUT/$NAME-label
 mkdir -p "$L"
 # the loop's own label command of shard i (its log's first line), with the variant's overrides
 loopcmd() { grep -m1 '^\$ qstar label' "$LOOP/round-$R/label/shard-$1/log.txt" | sed 's/^\$ qstar //; s/ out_dir=[^ ]*//'; }
-pids=()
-for i in 0 1; do
-  [ -f "$L/labels.jsonl" ] && break  # merged: both shards are done (a rerun of a killed shard resumes it)
-  read -r -a CMD < <(loopcmd "$i")
-  OMP_NUM_THREADS=1 qstar "${CMD[@]}" "$@" out_dir="$L/shard-$i" > "$L/shard-$i.log" 2>&1 &
-  pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p"; done
-[ -f "$L/labels.jsonl" ] || qstar merge "inputs=[$L/shard-0,$L/shard-1]" out_dir="$L" > "$L/merge.log" 2>&1
+if [ ! -f "$L/labels.jsonl" ]; then  # not merged yet: label both shards (a rerun resumes a killed one)
+  pids=()
+  for i in 0 1; do
+    read -r -a CMD < <(loopcmd "$i")
+    OMP_NUM_THREADS=1 qstar "${CMD[@]}" "$@" out_dir="$L/shard-$i" > "$L/shard-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  qstar merge "inputs=[$L/shard-0,$L/shard-1]" out_dir="$L" > "$L/merge.log" 2>&1
+fi
 DATA=$OUT/$NAME-prm-data.jsonl
 [ -f "$DATA" ] || {
   for q in $(seq 1 $((R - 1))); do cat "$LOOP/round-$q/label/labels.jsonl"; done > "$DATA.tmp"

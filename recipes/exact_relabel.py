@@ -14,14 +14,14 @@ from pathlib import Path
 from label_agreement import exact
 
 from qstar.files import atomic_write_text
+from qstar.labels import read_label_records
 
 if __name__ == "__main__":
     src, dest = Path(sys.argv[1]), Path(sys.argv[2])
-    if dest.exists() or dest.resolve() == src.resolve():
+    if dest.exists():  # the input among them
         sys.exit(f"{dest} exists: pick another output (an input is never written over)")
     out = []
-    for line in src.read_text().splitlines():
-        r = json.loads(line)
+    for r in read_label_records(src):
         gold = exact(r["prompt"], r["completions"])
         out.append(json.dumps({**r, "labels": gold, "soft_labels": [float(g) for g in gold], "labeler": {"name": "verifier"}}))
     atomic_write_text(dest, "\n".join(out) + "\n")

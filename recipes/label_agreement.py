@@ -10,9 +10,9 @@ rules reject carry a positive label (none should: an illegal step is labelled 0)
 
 from __future__ import annotations
 
-import json
 import sys
 
+from qstar.labels import read_label_records
 from qstar.metrics import auroc
 from qstar_game24 import Game24Task
 
@@ -39,8 +39,7 @@ if __name__ == "__main__":
     for path in sys.argv[1:]:
         seen: dict[tuple, tuple[float, bool, int]] = {}
         illegal: dict[tuple, float] = {}  # steps the rules reject → their soft label
-        for line in open(path):
-            r = json.loads(line)
+        for r in read_label_records(path):
             problem = TASK.parse_problem(r["prompt"].split("Input:")[1].strip())
             for i, (soft, gold) in enumerate(zip(r["soft_labels"], exact(r["prompt"], r["completions"]))):
                 key = (r["problem_id"], tuple(r["completions"][: i + 1]))
