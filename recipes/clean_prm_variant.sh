@@ -6,14 +6,19 @@
 # own PRM grew) against exact step labels (evaluation only). Learned setting; nothing here learned
 # from a gold solution. Run the loop to round R first. Resumable; prints the two rows.
 #   NAME=epochs4 R=3 bash recipes/clean_prm_variant.sh trainer.max_steps=-1 trainer.max_epochs=4
+#   NAME=from-policy START=runs/loop-clean-epochs/round-3/policy/model R=3 bash recipes/clean_prm_variant.sh
 set -euo pipefail
 LOOP=${LOOP:-runs/loop-clean-epochs}
 R=${R:-3}
 NAME=${NAME:?name the variant: NAME=<name>}
 OUT=${OUT:-runs/clean-prm-r$R}
 mkdir -p "$OUT"
-START=pkg://qstar_game24/prm0
-[ "$R" -gt 1 ] && START=$LOOP/round-$((R - 1))/prm/model
+# START: the model the variant's PRM starts from (default: the loop's, round R-1's PRM; a policy's
+# directory gives the PRM that policy's backbone with a new value head)
+if [ -z "${START:-}" ]; then
+  START=pkg://qstar_game24/prm0
+  [ "$R" -gt 1 ] && START=$LOOP/round-$((R - 1))/prm/model
+fi
 SEARCH=(seed=0 split=val search=tot-bfs scorer=prm setting=learned scorer.policy_weight=0.5 scorer.aggregate=prod search.rank=path progress=false)
 # the loop's PRM stage (plugins/qstar_loop: optimizer=prm optimizer.target=hard, trainer.max_steps=prm_steps)
 [ -f "$OUT/$NAME/done.txt" ] || {

@@ -211,3 +211,38 @@ def test_sample_n_samples_whole_solutions_from_round_sample_from_on(compose, tmp
     leaves = [n for n in tree.nodes if not any(m.parent == n.id for m in tree.nodes)]
     assert len(leaves) == 2
     assert json.loads((out / "results.json").read_text())["searched"] == [tree.problem.id]
+
+
+@pytest.mark.parametrize("prm_from", ["previous", "policy"])
+def test_prm_from_policy_trains_the_policy_first_and_starts_the_prm_from_it(compose, tmp_path, monkeypatch, prm_from):
+    import qstar_loop
+    from qstar_loop import Loop
+
+    calls = []
+
+    def record(args, log, stage, launcher=None):
+        calls.append((stage, args))
+        out = _stage_out(args)
+        if args[0] == "eval":
+            raise KeyboardInterrupt  # stop the round at its evaluation
+        (out / ("trees.jsonl" if args[0] == "search" else "labels.jsonl")).write_text("")
+
+    monkeypatch.setattr(qstar_loop, "_qstar", record)
+    loop = Loop(compose("loop", ["optimizer=rft", f"prm_from={prm_from}", f"out_dir={tmp_path}"]))
+    with pytest.raises(KeyboardInterrupt):
+        loop.round(2, "runs/x/round-1/policy/model", "runs/x/round-1/prm/model")
+    stages = [s for s, _ in calls]
+    trains = {s: a for s, a in calls if a[0] == "train"}
+    init = next(a for a in trains["round-2/prm"] if a.startswith("model.name_or_path="))
+    if prm_from == "policy":
+        assert stages[2:4] == ["round-2/policy", "round-2/prm"]
+        assert init == f"model.name_or_path={tmp_path / 'round-2' / 'policy' / 'model'}"
+    else:
+        assert stages[2:4] == ["round-2/prm", "round-2/policy"]
+        assert init == "model.name_or_path=runs/x/round-1/prm/model"
+    assert "model.name_or_path=runs/x/round-1/policy/model" in trains["round-2/policy"]
+    bad = run_cli("loop", "prm_from=start", f"out_dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "qstar: error: prm_from='start': choose previous (continue the last round's PRM) or policy (start from the round's new policy)"
+    )

@@ -28,7 +28,12 @@ and evaluates. On one machine the driver alone does it all, shard after shard.
 The policy stage fine-tunes the previous round's policy on this round's data by default;
 ``policy_from=start`` retrains from ``start_policy`` every round (ReST-EM, Singh et al., 2023,
 "Beyond Human Data": each iteration fine-tunes the base model, against drift) and
-``policy_keep_rounds=true`` trains on every round's data so far. ``train_uncovered=true`` searches,
+``policy_keep_rounds=true`` trains on every round's data so far. The PRM stage continues training
+the previous round's PRM by default; ``prm_from=policy`` trains the policy first and starts the
+round's PRM from that new policy's backbone with a fresh value head instead, as the bundled PRM
+starts from the bundled policy (``conf/experiment/game24_prm.yaml``): a backbone that has just
+learned the round's right paths reads the steps the evaluation will score (with
+``prm_keep_rounds=true`` it then learns every round's labels from scratch). ``train_uncovered=true`` searches,
 from round 2 on, only the train puzzles no earlier round found a right path for (``qstar search
 exclude=``): the covered ones keep their paths in the kept rounds' data, and the round's time
 goes to what is still unsolved, searched with ``explore_overrides`` on top (a higher temperature:
@@ -72,6 +77,7 @@ from qstar.shards import parse_shard
 from qstar.tracking import TrackingConfig, open_tracker, stage_overrides
 
 POLICY_FROM = ("previous", "start")
+PRM_FROM = ("previous", "policy")
 LOOP_DATA = ("trees", "labels")  # what a round hands the policy optimizer: its searched trees or its step labels
 
 
@@ -101,6 +107,7 @@ class LoopConfig:
         default_factory=list
     )  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
     prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
+    prm_from: str = "previous"  # each round's PRM starts from: previous (the last one) | policy (the round's new policy, a new value head)
     policy_steps: int = 200  # policy training steps per round
     policy_from: str = "previous"  # each round's policy starts from: previous (the last round's) | start (start_policy: ReST-EM, STaR)
     policy_keep_rounds: bool = False  # each round's policy also trains on the data (trees or labels) of every earlier round
@@ -149,6 +156,10 @@ class LoopConfig:
         if self.policy_from not in POLICY_FROM:
             raise QstarError(
                 f"policy_from={self.policy_from!r}: choose previous (fine-tune the last round's policy) or start (retrain from start_policy)"
+            )
+        if self.prm_from not in PRM_FROM:
+            raise QstarError(
+                f"prm_from={self.prm_from!r}: choose previous (continue the last round's PRM) or policy (start from the round's new policy)"
             )
         if self.sample_from < 1:
             raise QstarError(f"sample_from={self.sample_from}: rounds count from 1 (round 1 trains on the start policy's search)")
@@ -471,44 +482,54 @@ class Loop:
             )
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", *self.track_train]
-        prm_stage = self.stage(
-            r,
-            "prm",
-            [
-                "train",
-                *self.common,
-                "optimizer=prm",
-                "optimizer.target=hard",
-                f"model.name_or_path={prm}",
-                f"data={self.prm_data(r, labels)}",
-                f"trainer.max_steps={c.prm_steps}",
-                *trainer,
-                *c.prm_overrides,
-            ],
-        )
-        data = self.policy_data(r)
-        start = c.start_policy if c.policy_from == "start" else policy
-        options = [
-            f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
-            for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items()
-            if k != "name"
-        ]
-        pol = self.stage(
-            r,
-            "policy",
-            [
-                "train",
-                *self.common,
-                f"optimizer={self.optimizer}",
-                *options,
-                f"model.name_or_path={start}",
-                f"data={data}",
-                f"trainer.max_steps={c.policy_steps}",
-                *trainer,
-                *c.policy_overrides,
-            ],
-        )
         new_policy, new_prm = str(d / "policy" / "model"), str(d / "prm" / "model")
+
+        def train_prm(init: str) -> dict:
+            return self.stage(
+                r,
+                "prm",
+                [
+                    "train",
+                    *self.common,
+                    "optimizer=prm",
+                    "optimizer.target=hard",
+                    f"model.name_or_path={init}",
+                    f"data={self.prm_data(r, labels)}",
+                    f"trainer.max_steps={c.prm_steps}",
+                    *trainer,
+                    *c.prm_overrides,
+                ],
+            )
+
+        def train_policy() -> dict:
+            start = c.start_policy if c.policy_from == "start" else policy
+            options = [
+                f"optimizer.{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}"
+                for k, v in OmegaConf.to_container(c.optimizer, resolve=True).items()
+                if k != "name"
+            ]
+            return self.stage(
+                r,
+                "policy",
+                [
+                    "train",
+                    *self.common,
+                    f"optimizer={self.optimizer}",
+                    *options,
+                    f"model.name_or_path={start}",
+                    f"data={self.policy_data(r)}",
+                    f"trainer.max_steps={c.policy_steps}",
+                    *trainer,
+                    *c.policy_overrides,
+                ],
+            )
+
+        if c.prm_from == "policy":  # the PRM starts from the policy this round trains, so that comes first
+            pol = train_policy()
+            prm_stage = train_prm(new_policy)
+        else:
+            prm_stage = train_prm(prm)
+            pol = train_policy()
         ev = self.evaluate(r, new_policy, new_prm)
         stages = {"search": search, "label": label, "prm": prm_stage, "policy": pol}
         spent = {
@@ -619,7 +640,7 @@ class Loop:
                 flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
                 flat |= {f"{k}/{sub}": x for k, v in row.items() if isinstance(v, dict) for sub, x in v.items()}
                 self.tracker.metrics({f"loop/{k}": v for k, v in flat.items()}, step=row["round"], key=f"round-{row['round']}")
-        start = {"start_policy": c.start_policy, "start_prm": c.start_prm, "policy_from": c.policy_from}
+        start = {"start_policy": c.start_policy, "start_prm": c.start_prm, "policy_from": c.policy_from, "prm_from": c.prm_from}
         atomic_write_text(self.out / "rounds.json", json.dumps({"optimizer": self.optimizer, **start, "rounds": rows}, indent=2) + "\n")
         import matplotlib
 
