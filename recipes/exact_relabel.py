@@ -19,7 +19,8 @@ from qstar.labels import read_label_records
 if __name__ == "__main__":
     src, dest = Path(sys.argv[1]), Path(sys.argv[2])
     if dest.exists():  # the input among them
-        sys.exit(f"{dest} exists: pick another output (an input is never written over)")
+        print(f"{dest} exists: pick another output (an input is never written over)", file=sys.stderr)
+        sys.exit(2)
     out = []
     for r in read_label_records(src):
         gold = exact(r["prompt"], r["completions"])

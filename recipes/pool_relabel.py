@@ -38,7 +38,8 @@ def state_keys(record: dict) -> list:
 if __name__ == "__main__":
     src, dest = Path(sys.argv[1]), Path(sys.argv[2])
     if dest.exists():  # the input among them
-        sys.exit(f"{dest} exists: pick another output (an input is never written over)")
+        print(f"{dest} exists: pick another output (an input is never written over)", file=sys.stderr)
+        sys.exit(2)
     records = list(read_label_records(src))
     keys = [state_keys(r) for r in records]
     # one vote per labelled node: paths of one tree share their prefixes' nodes

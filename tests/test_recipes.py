@@ -43,3 +43,30 @@ def test_every_recipe_has_a_row_in_the_recipes_readme():
     readme = (RECIPES / "README.md").read_text(encoding="utf-8")
     missing = [p.name for p in PYTHON + SHELL if f"[`{p.name}`]({p.name})" not in readme]
     assert not missing, f"recipes/README.md has no row for {missing}"
+
+
+def test_pool_relabel_gives_steps_that_leave_the_same_numbers_one_label(tmp_path: Path):
+    import json
+    import sys
+
+    def rec(puzzle: str, steps: list[str], soft: list[float]) -> dict:
+        pid = "game24-" + puzzle.replace(" ", "-")
+        return {"prompt": f"Input: {puzzle}\n", "completions": steps, "labels": [s > 0 for s in soft], "soft_labels": soft,
+                "problem_id": pid, "node_ids": list(range(1, len(steps) + 1)), "path_index": 0, "paths": 1}  # fmt: skip
+
+    src, dest = tmp_path / "labels.jsonl", tmp_path / "pooled.jsonl"
+    records = [
+        rec("1 1 11 11", ["11+1=12 (left: 1 11 12)"], [0.5]),
+        rec("2 1 11 10", ["10+2=12 (left: 1 11 12)", "12*2=24 (left: 1 11 24)"], [0.0, 0.0]),  # the second step is illegal
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    before = src.read_bytes()
+    run = subprocess.run([sys.executable, str(RECIPES / "pool_relabel.py"), str(src), str(dest)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    first, second = (json.loads(line) for line in dest.read_text().splitlines())
+    assert first["soft_labels"] == [0.25] and first["labels"] == [True]
+    assert second["soft_labels"] == [0.25, 0.0] and second["labels"] == [True, False]  # the rules still say illegal
+    assert src.read_bytes() == before
+    again = subprocess.run([sys.executable, str(RECIPES / "pool_relabel.py"), str(src), str(dest)], capture_output=True, text=True)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"{dest} exists: pick another output (an input is never written over)"
