@@ -5,7 +5,9 @@
 # starts from the bundled policy. At round 3 of the replay loop, that PRM stage alone searched 45 of
 # 64 validation puzzles against the loop's 42, with first-error F1 0.633 against 0.507
 # (NAME=from-policy START=runs/loop-clean-replay/round-3/policy/model R=3 LOOP=runs/loop-clean-replay
-#  OUT=runs/clean-replay-prm-r3 bash recipes/clean_prm_variant.sh).
+#  OUT=runs/clean-replay-prm-r3 bash recipes/clean_prm_variant.sh). With labels pooled by state
+# (recipes/pool_relabel.py) and 4 epochs as well it searched 50; pooling is not a loop option yet
+# (docs/results/journal.md, "The PRM that starts from the round's policy, and labels pooled by state").
 #
 # REUSE=<a run of loop_clean_replay.sh> copies, into a new OUT, what the option cannot change:
 # round 0 (the start models' evaluation), round 1's search and labels (made by the start models)
