@@ -19,10 +19,15 @@ from qstar_game24 import Game24Task
 TASK = Game24Task()
 
 
+def problem_of(prompt: str):
+    """The puzzle a label record's prompt states (``Input: a b c d``)."""
+    return TASK.parse_problem(prompt.split("Input:")[1].strip())
+
+
 def exact(prompt: str, steps: list[str]) -> list[bool]:
     """The task's exact judgement of each step prefix, as ``qstar_label.exact_label`` (labeler=verifier)
     gives it: illegal or dead end → False, an answer → whether it is right, else whether 24 is reachable."""
-    problem = TASK.parse_problem(prompt.split("Input:")[1].strip())
+    problem = problem_of(prompt)
     out = []
     for i, step in enumerate(steps):
         verdict = TASK.check_step(problem, steps[:i], step)
@@ -40,7 +45,7 @@ if __name__ == "__main__":
         seen: dict[tuple, tuple[float, bool, int]] = {}
         illegal: dict[tuple, float] = {}  # steps the rules reject → their soft label
         for r in read_label_records(path):
-            problem = TASK.parse_problem(r["prompt"].split("Input:")[1].strip())
+            problem = problem_of(r["prompt"])
             for i, (soft, gold) in enumerate(zip(r["soft_labels"], exact(r["prompt"], r["completions"]))):
                 key = (r["problem_id"], tuple(r["completions"][: i + 1]))
                 seen[key] = (soft, gold, i)

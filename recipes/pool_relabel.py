@@ -17,16 +17,15 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from label_agreement import TASK, problem_of
+
 from qstar.files import atomic_write_text
 from qstar.labels import read_label_records
-from qstar_game24 import Game24Task
-
-TASK = Game24Task()
 
 
 def state_keys(record: dict) -> list:
     """Per step: the sorted numbers left after it, or None for an illegal step, a dead end or an answer."""
-    problem = TASK.parse_problem(record["prompt"].split("Input:")[1].strip())
+    problem = problem_of(record["prompt"])
     steps, keys = record["completions"], []
     for i, step in enumerate(steps):
         verdict = TASK.check_step(problem, steps[:i], step)
