@@ -4,8 +4,11 @@ used to evaluate reward models.
 
 A record is one path of a searched tree: ``prompt``, ``completions`` (the step texts),
 ``labels`` (hard, booleans), ``soft_labels`` (Math-Shepherd's soft estimate in [0, 1]),
-``node_ids``, ``problem_id``, ``labeler`` (its config), ``path_index`` and ``paths``; with
-``qstar label perturb=k`` also ``perturbed`` (one flag per step).
+``node_ids``, ``problem_id``, ``labeler`` (its config), ``path_index`` and ``paths``; for a task
+that knows its states (``state_key``) also ``states``: per step, the state it leaves as text (JSON
+of the task's key), or null for an illegal step, a dead end or an answer, so a PRM trainer can pool
+the labels of one state (``optimizer.pool_states``); with ``qstar label perturb=k`` also
+``perturbed`` (one flag per step).
 """
 
 from __future__ import annotations
@@ -67,6 +70,17 @@ def perturb(result, task, segmenter, k: int):
     return dataclasses.replace(result, nodes=tree.nodes)
 
 
+def step_state(tree: Tree, node) -> str | None:
+    """The state a step leaves, as text (the task's ``state_key`` as JSON, numbers that are not
+    JSON numbers as their text): equal texts mean the same state. None for an illegal step, a
+    dead end or an answer: the rules and the answer check judge those, not the state."""
+    verdict_ = verdict(tree, node)
+    if not verdict_.valid or verdict_.dead_end or verdict_.terminal:
+        return None
+    key = tree.task.state_key(tree.problem, tree.steps(node))
+    return None if key is None else json.dumps(key, default=str)
+
+
 def records(tree: Tree, original_size: int, labeler_cfg: Any, searched: int | None = None) -> list[dict[str, Any]]:
     """TRL's stepwise-supervision records, one per leaf of the searched tree (rollout nodes
     excluded): ``prompt``, ``completions`` (the steps), ``labels`` (hard: any rollout right), with
@@ -93,6 +107,8 @@ def records(tree: Tree, original_size: int, labeler_cfg: Any, searched: int | No
                 "paths": len(leaves),
             }
         )
+        if callable(getattr(tree.task, "state_key", None)):
+            out[-1]["states"] = [step_state(tree, n) for n in path]
         if searched is not None:
             out[-1]["perturbed"] = [n.id >= searched for n in path]
     return out
@@ -153,6 +169,13 @@ def check_record(r: dict, where: str, qstar: bool = True) -> None:
             if key == "node_ids":
                 raise DataError(f'{where}: "node_ids" must hold integers')
             raise DataError(f"{where}: {key} must lie in [0, 1] (booleans or numbers)")
+    states = r.get("states")
+    if states is not None and (not isinstance(states, list) or len(states) != len(steps)):
+        raise DataError(
+            f'{where}: "states" must be a list with one entry per step of "completions" ({len(steps)}): the state each step leaves'
+        )
+    if states is not None and not all(x is None or isinstance(x, str) for x in states):
+        raise DataError(f'{where}: "states" must hold text (the state a step leaves) or null')
     if "problem_id" in r and (not isinstance(r["problem_id"], (str, int)) or isinstance(r["problem_id"], bool)):
         raise DataError(f'{where}: "problem_id" must be text')
 

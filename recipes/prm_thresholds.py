@@ -28,7 +28,9 @@ def main(loop: Path, out: Path) -> None:
         settings = json.loads((d / "prm" / "settings.json").read_text())
         opt = settings["optimizer"]
         _, val = split_groups(
-            read_examples(settings["data"], opt["target"], tuple(opt["positive_ratings"])), opt["val_percent"], settings["seed"]
+            read_examples(settings["data"], opt["target"], tuple(opt["positive_ratings"]), opt.get("pool_states", False)),
+            opt["val_percent"],
+            settings["seed"],
         )
         meta = choose_threshold(d / "prm" / "model", val)
         if meta is None:

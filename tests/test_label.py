@@ -79,6 +79,9 @@ def test_mc_rollout_labels_are_the_fraction_of_right_rollouts():
     assert by_path[(2,)]["labels"] == [True] and by_path[(2,)]["soft_labels"] == [0.25]  # hard = any right
     assert by_path[(3,)]["labels"] == [False]
     assert {r["paths"] for r in recs} == {3} and sorted(r["path_index"] for r in recs) == [0, 1, 2]
+    # the numbers each step leaves, for pooling by state; none for an illegal step or the answer line
+    assert full["states"] == ['["4", "4", "10"]', '["4", "6"]', '["24"]', None]
+    assert by_path[(2,)]["states"] == ['["6", "9", "13"]'] and by_path[(3,)]["states"] == [None]
 
 
 def test_mc_rollout_batches_the_steps_of_many_trees_in_one_call():

@@ -70,3 +70,23 @@ def test_pool_relabel_gives_steps_that_leave_the_same_numbers_one_label(tmp_path
     again = subprocess.run([sys.executable, str(RECIPES / "pool_relabel.py"), str(src), str(dest)], capture_output=True, text=True)
     assert again.returncode == 2
     assert again.stderr.strip() == f"{dest} exists: pick another output (an input is never written over)"
+
+
+def test_add_states_writes_the_states_qstar_label_writes(tmp_path: Path):
+    import json
+    import sys
+
+    steps = ["11+1=12 (left: 1 11 12)", "12*2=24 (left: 1 11 24)"]  # the second step is illegal
+    record = {"prompt": "Input: 1 1 11 11\n", "completions": steps, "labels": [True, False], "soft_labels": [0.5, 0.0],
+              "problem_id": "game24-1-1-11-11", "node_ids": [1, 2], "path_index": 0, "paths": 1}  # fmt: skip
+    src, dest = tmp_path / "labels.jsonl", tmp_path / "with-states.jsonl"
+    src.write_text(json.dumps(record) + "\n")
+    before = src.read_bytes()
+    run = subprocess.run([sys.executable, str(RECIPES / "add_states.py"), str(src), str(dest)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    (out,) = (json.loads(line) for line in dest.read_text().splitlines())
+    assert out == {**record, "states": ['["1", "11", "12"]', None]}  # the format of tests/test_label.py's states
+    assert src.read_bytes() == before
+    again = subprocess.run([sys.executable, str(RECIPES / "add_states.py"), str(src), str(dest)], capture_output=True, text=True)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"{dest} exists: pick another output (an input is never written over)"

@@ -116,6 +116,65 @@ def test_stepwise_reader_weights_a_step_shared_by_two_paths_once(tmp_path):
     assert [e.labels for e in read_stepwise(path, "hard")] == [[1.0, 0.0], [1.0, 1.0]]
 
 
+def pooled_rows() -> list[dict]:
+    """Two puzzles whose first steps leave the same numbers (rollouts: 2 of 4 right, 0 of 4), one
+    illegal second step, and a path of the first tree sharing its first node."""
+    a, b = "11+1=12 (left: 1 11 12)", "10+2=12 (left: 1 11 12)"
+    state = '["1", "11", "12"]'
+    return [
+        {"prompt": "Input: 1 1 11 11\n", "completions": [a], "labels": [True], "soft_labels": [0.5], "problem_id": "p",
+         "node_ids": [1], "states": [state]},
+        {"prompt": "Input: 1 1 11 11\n", "completions": [a, "12*1=12 (left: 11 12)"], "labels": [True, False],
+         "soft_labels": [0.5, 0.0], "problem_id": "p", "node_ids": [1, 2], "states": [state, '["11", "12"]']},
+        {"prompt": "Input: 2 1 11 10\n", "completions": [b, "12*2=24 (left: 1 11 24)"], "labels": [False, False],
+         "soft_labels": [0.0, 0.0], "problem_id": "q", "node_ids": [1, 2], "states": [state, None]},
+    ]  # fmt: skip
+
+
+def test_pool_states_gives_every_step_that_leaves_a_state_the_mean_of_its_visits(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in pooled_rows()))
+    soft = read_stepwise(path, "soft", pool_states=True)
+    # the shared first node of puzzle p votes once: (0.5 + 0.0) / 2; the illegal step keeps its 0
+    assert [e.labels for e in soft] == [[0.25], [0.25, 0.0], [0.25, 0.0]]
+    assert [e.weights for e in soft] == [[1.0], [0.0, 1.0], [1.0, 1.0]]  # each step still trained on once
+    assert [e.labels for e in read_stepwise(path, "hard", pool_states=True)] == [[1.0], [1.0, 0.0], [1.0, 0.0]]
+    assert [e.labels for e in read_stepwise(path, "hard")] == [[1.0], [1.0, 0.0], [0.0, 0.0]]  # unpooled: as labelled
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda r: r.pop("states"),
+            'labels.jsonl:1: optimizer.pool_states needs each step\'s state and soft label ("states", "soft_labels"): '
+            "label the trees with qstar label (it writes them for a task with a state_key), or drop optimizer.pool_states",
+        ),
+        (lambda r: r.update(states=[1]), 'labels.jsonl:1: "states" must hold text (the state a step leaves) or null'),
+        (
+            lambda r: r.update(states=[]),
+            'labels.jsonl:1: "states" must be a list with one entry per step of "completions" (1): the state each step leaves',
+        ),
+    ],
+)
+def test_pool_states_on_labels_without_good_states_names_the_line_and_the_fix(tmp_path, change, message):
+    rows = pooled_rows()
+    change(rows[0])
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = run_cli("train", "optimizer=prm", "optimizer.pool_states=true", f"data={path}", f"out_dir={tmp_path / 'run'}", *TINY)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"qstar: error: {path.parent}/{message}"]
+
+
+def test_pool_states_needs_a_prm_and_qstar_labels(tmp_path):
+    proc = run_cli("train", "optimizer=orm", "optimizer.pool_states=true", *TINY)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "qstar: error: optimizer.pool_states pools step labels by state: it needs a step-level model, optimizer=prm"
+    ]
+    with pytest.raises(QstarError, match="^optimizer.pool_states pools the labels of qstar label's files by state: .* is PRM800K"):
+        read_examples(FIXTURES / "prm800k_phase1_test_rows.parquet", pool_states=True)
+
+
 def test_prm800k_raw_record_follows_the_chosen_completions_to_the_rated_mistake():
     (example,) = read_prm800k_records(FIXTURES / "prm800k_phase2_test_example_record.json")
     raw = json.loads((FIXTURES / "prm800k_phase2_test_example_record.json").read_text())

@@ -41,6 +41,8 @@ class RewardTrainConfig(OptimizerConfig):
     backup: bool = False  # hard targets: a step is good when any later step of its path is (a later step's right rollout completes it too)
     pairwise: float = 0.0  # PRM: weight of a sibling ranking loss beside the BCE (rStar-Math's PPM): -log σ(r_better - r_worse) over
     # steps that share every step before them, up to 2 best against 2 worst per parent (0 = pointwise BCE only)
+    pool_states: bool = False  # PRM: each step leaving a task state learns the mean rollout outcome of every labelled step
+    # leaving that state, in the whole file (a transposition table over the labels; needs "states", written by qstar label)
 
     def __post_init__(self):
         super().__post_init__()
@@ -58,6 +60,8 @@ class RewardTrainConfig(OptimizerConfig):
             )
         if self.pairwise and self.name != "prm":
             raise QstarError("optimizer.pairwise ranks sibling steps: it needs a step-level model, optimizer=prm")
+        if self.pool_states and self.name != "prm":
+            raise QstarError("optimizer.pool_states pools step labels by state: it needs a step-level model, optimizer=prm")
         if not 0 <= self.head_dropout < 1:
             raise QstarError(f"optimizer.head_dropout={self.head_dropout}: use a probability in [0, 1)")
 

@@ -57,17 +57,27 @@ def _bad(path, line_no, why) -> DataError:
     return DataError(f"{where}: {why}")
 
 
-def read_stepwise(path: str | Path, target: str = "soft") -> list[StepExample]:
+def read_stepwise(path: str | Path, target: str = "soft", pool_states: bool = False) -> list[StepExample]:
     """TRL stepwise JSONL; ``target="soft"`` trains on ``soft_labels`` when present (Math-Shepherd
-    soft estimation), ``"hard"`` on the boolean ``labels``."""
+    soft estimation), ``"hard"`` on the boolean ``labels``. ``pool_states``: see :func:`pool_by_state`."""
     path = Path(path)
-    examples: list[StepExample] = []
-    seen: dict[str, set] = {}
+    rows = []
     for line_no, r in iter_label_lines(path):
         check_record(r, f"{path}:{line_no}", qstar=False)  # the one reader of the stepwise format (qstar.labels)
+        rows.append((line_no, r))
+    if not rows:
+        raise DataError(f"{path}: no stepwise records; write some with `qstar label`")
+    pooled = pool_by_state(path, rows) if pool_states else {}
+    examples: list[StepExample] = []
+    seen: dict[str, set] = {}
+    for line_no, r in rows:
         steps, hard = r["completions"], r["labels"]
-        soft = r.get("soft_labels") if target == "soft" else None
+        soft = r.get("soft_labels") if target == "soft" or pool_states else None
         labels = [float(x) for x in (soft if soft is not None else hard)]
+        if pool_states:
+            labels = [pooled.get(key, x) for key, x in zip(r["states"], labels)]
+            if target == "hard":  # Math-Shepherd's hard estimate of the pooled rollouts: any of them right
+                labels = [float(x > 0) for x in labels]
         group = str(r.get("problem_id") or r["prompt"])
         # Paths of one tree share their first steps, and files may hold several trees of one
         # problem: a step (the same problem, the same steps up to it) is trained on once.
@@ -76,9 +86,32 @@ def read_stepwise(path: str | Path, target: str = "soft") -> list[StepExample]:
         weights = [0.0 if p in done else 1.0 for p in prefixes]
         done.update(prefixes)
         examples.append(StepExample(r["prompt"], steps, labels, weights, group))
-    if not examples:
-        raise DataError(f"{path}: no stepwise records; write some with `qstar label`")
     return examples
+
+
+def pool_by_state(path: Path, rows: list[tuple[int, dict]]) -> dict[str, float]:
+    """Monte-Carlo step labels pooled by task state: every labelled step that leaves the same state
+    (``states``, written by ``qstar label`` for a task with a ``state_key``; Game of 24: the same
+    numbers left) gets the mean rollout outcome of all such steps in the file, from any problem,
+    path or round. Whether the goal can still be reached depends on the state alone, so each
+    visit's rollouts estimate the same value: this is the transposition table of a tree search
+    (one value per state, as ``merge_states`` in the searches) applied to the labels. Only rollout
+    outcomes are pooled, no look-ahead. A step with no state (illegal, a dead end, an answer)
+    keeps its own label. Returns the pooled soft label of each state."""
+    votes: dict[str, dict[tuple, float]] = {}
+    for line_no, r in rows:
+        states, soft = r.get("states"), r.get("soft_labels")
+        if states is None or soft is None:
+            raise DataError(
+                f'{path}:{line_no}: optimizer.pool_states needs each step\'s state and soft label ("states", "soft_labels"): '
+                "label the trees with qstar label (it writes them for a task with a state_key), or drop optimizer.pool_states"
+            )
+        for i, key in enumerate(states):
+            if key is not None:
+                # one vote per labelled node: paths of one tree share the nodes of their common prefix
+                node = (r.get("problem_id"), tuple(r["completions"][: i + 1]), r.get("node_ids", [None] * len(states))[i], soft[i])
+                votes.setdefault(key, {})[node] = float(soft[i])
+    return {key: sum(v.values()) / len(v) for key, v in votes.items()}
 
 
 def _rating(value, positive: Sequence[int]) -> float | None:
@@ -169,17 +202,21 @@ def read_prm800k_parquet(path: str | Path, positive: Sequence[int] = (1,)) -> li
     return examples
 
 
-def read_examples(path: str | Path, target: str = "soft", positive: Sequence[int] = (1,)) -> list[StepExample]:
+def read_examples(path: str | Path, target: str = "soft", positive: Sequence[int] = (1,), pool_states: bool = False) -> list[StepExample]:
     """Dispatch on the file: ``.parquet`` (PRM800K flattened), ``.json`` (raw PRM800K records),
     anything else TRL stepwise JSON Lines."""
     p = Path(path)
     if not p.is_file():
         raise QstarError(f"data file {path} does not exist: pass data=<labels.jsonl written by qstar label>")
+    if pool_states and p.suffix in (".parquet", ".json"):
+        raise QstarError(
+            f"optimizer.pool_states pools the labels of qstar label's files by state: {p.name} is PRM800K, which has no states"
+        )
     if p.suffix == ".parquet":
         return read_prm800k_parquet(p, positive)
     if p.suffix == ".json":
         return read_prm800k_records(p, positive)
-    return read_stepwise(p, target)
+    return read_stepwise(p, target, pool_states)
 
 
 def backed_up(examples: Iterable[StepExample]) -> list[StepExample]:

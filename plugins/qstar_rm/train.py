@@ -161,7 +161,7 @@ def fit_reward_model(ctx, cfg) -> Path:
         raise QstarError(
             f"optimizer={cfg.name} learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>"
         )
-    examples = read_examples(ctx.data, cfg.target, tuple(cfg.positive_ratings))  # checked before any model is built
+    examples = read_examples(ctx.data, cfg.target, tuple(cfg.positive_ratings), cfg.pool_states)  # checked before any model is built
     if cfg.backup:
         examples = backed_up(examples)
     if cfg.name == "orm":
