@@ -9,23 +9,9 @@ for the same trees, and ``optimizer.pool_states=true`` can read it. The input is
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
-from pool_relabel import state_keys
-
-from qstar.files import atomic_write_text
-from qstar.labels import read_label_records
+from label_agreement import rewrite_labels
+from pool_relabel import with_states
 
 if __name__ == "__main__":
-    src, dest = Path(sys.argv[1]), Path(sys.argv[2])
-    if dest.exists():  # the input among them
-        print(f"{dest} exists: pick another output (an input is never written over)", file=sys.stderr)
-        sys.exit(2)
-    out = []
-    for r in read_label_records(src):
-        states = [None if key is None else json.dumps(key, default=str) for key in state_keys(r)]
-        out.append(json.dumps({**r, "states": states}))
-    atomic_write_text(dest, "\n".join(out) + "\n")
+    dest, out = rewrite_labels(lambda records: [with_states(r) for r in records])
     print(f"{dest}: {len(out)} paths, states added")

@@ -10,8 +10,12 @@ rules reject carry a positive label (none should: an illegal step is labelled 0)
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Callable
 
+from qstar.files import atomic_write_text
 from qstar.labels import read_label_records
 from qstar.metrics import auroc
 from qstar_game24 import Game24Task
@@ -22,6 +26,19 @@ TASK = Game24Task()
 def problem_of(prompt: str):
     """The puzzle a label record's prompt states (``Input: a b c d``)."""
     return TASK.parse_problem(prompt.split("Input:")[1].strip())
+
+
+def rewrite_labels(transform: Callable[[list[dict]], list[dict]]) -> tuple[Path, list[dict]]:
+    """``python recipes/<recipe>.py SRC DEST``: DEST gets ``transform`` of every record of SRC, written
+    atomically; an existing DEST (the input among them) is refused with exit code 2, so an input
+    is never written over. Returns DEST and the records written."""
+    src, dest = Path(sys.argv[1]), Path(sys.argv[2])
+    if dest.exists():
+        print(f"{dest} exists: pick another output (an input is never written over)", file=sys.stderr)
+        sys.exit(2)
+    out = transform(read_label_records(src))
+    atomic_write_text(dest, "\n".join(json.dumps(r) for r in out) + "\n")
+    return dest, out
 
 
 def exact(prompt: str, steps: list[str]) -> list[bool]:

@@ -5,7 +5,9 @@ Whether 24 can still be reached depends only on the numbers left, so each visit'
 the same value, and pooling them is the transposition table of a tree search applied to the labels.
 Only rollout outcomes are pooled: no look-ahead, no gold solution. Illegal steps, dead ends and
 answer lines keep their own labels (the rules and the final-answer check). The hard label is the
-pooled soft label > 0. Writes a new file; the input is never changed.
+pooled soft label > 0. The pooling is ``optimizer.pool_states``'s own (``qstar_rm.data.pool_by_state``), on
+states added from the steps' text, so a label file written before ``qstar label`` wrote states
+can be pooled too. Writes a new file; the input is never changed.
 
     python recipes/pool_relabel.py runs/loop-clean-replay/round-3/prm-data.jsonl runs/clean-replay-prm-r3/pooled-prm-data.jsonl
 """
@@ -14,13 +16,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-from label_agreement import TASK, problem_of
+from label_agreement import TASK, problem_of, rewrite_labels
 
-from qstar.files import atomic_write_text
-from qstar.labels import read_label_records
+from qstar_rm.data import pool_by_state
 
 
 def state_keys(record: dict) -> list:
@@ -34,26 +34,25 @@ def state_keys(record: dict) -> list:
     return keys
 
 
+def with_states(record: dict) -> dict:
+    """The record with ``states`` as ``qstar label`` writes them (``qstar.labels.step_state``)."""
+    return {**record, "states": [None if key is None else json.dumps(key, default=str) for key in state_keys(record)]}
+
+
 if __name__ == "__main__":
-    src, dest = Path(sys.argv[1]), Path(sys.argv[2])
-    if dest.exists():  # the input among them
-        print(f"{dest} exists: pick another output (an input is never written over)", file=sys.stderr)
-        sys.exit(2)
-    records = list(read_label_records(src))
-    keys = [state_keys(r) for r in records]
-    # one vote per labelled node: paths of one tree share their prefixes' nodes
-    votes: dict[tuple, dict[tuple, float]] = defaultdict(dict)
-    for r, ks in zip(records, keys):
-        for i, key in enumerate(ks):
-            if key is not None:
-                node = (r["problem_id"], tuple(r["completions"][: i + 1]), r["node_ids"][i], r["soft_labels"][i])
-                votes[key][node] = r["soft_labels"][i]
-    pooled = {key: sum(v.values()) / len(v) for key, v in votes.items()}
-    out, changed = [], 0
-    for r, ks in zip(records, keys):
-        soft = [pooled[k] if k is not None else s for k, s in zip(ks, r["soft_labels"])]
-        hard = [s > 0 for s in soft]
-        changed += sum(h != old for h, old in zip(hard, r["labels"]))
-        out.append(json.dumps({**r, "labels": hard, "soft_labels": soft}))
-    atomic_write_text(dest, "\n".join(out) + "\n")
-    print(f"{dest}: {len(out)} paths, {len(pooled)} states pooled, {changed} hard step labels changed")
+    stats = {}
+
+    def pooled(records: list[dict]) -> list[dict]:
+        rows = [(n, with_states(r)) for n, r in enumerate(records, 1)]
+        values = pool_by_state(Path(sys.argv[1]), rows)
+        out, changed = [], 0
+        for (_, r), plain in zip(rows, records):
+            soft = [values[k] if k is not None else s for k, s in zip(r["states"], r["soft_labels"])]
+            hard = [s > 0 for s in soft]
+            changed += sum(h != old for h, old in zip(hard, r["labels"]))
+            out.append({**plain, "labels": hard, "soft_labels": soft})
+        stats.update(states=len(values), changed=changed)
+        return out
+
+    dest, out = rewrite_labels(pooled)
+    print(f"{dest}: {len(out)} paths, {stats['states']} states pooled, {stats['changed']} hard step labels changed")
