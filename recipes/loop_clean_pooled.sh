@@ -17,7 +17,8 @@
 # from it (the same data, options and seeds); every round then trains only its PRM and evaluates.
 # Those labels were written before qstar label wrote each step's state: recipes/add_states.py
 # adds them to the copy, from the steps' text alone. Without REUSE every stage runs.
-# Resumable: rerun the script; ROUNDS=<n> asks for more rounds.
+# Resumable: rerun the script; ROUNDS=<n> asks for more rounds. PRM_EXTRA=',"<override>",...' adds
+# overrides to the PRM stage (a variant, with its own OUT=; recipes/loop_clean_grouped.sh).
 set -euo pipefail
 export OUT=${OUT:-runs/loop-clean-pooled}
 if [ -n "${REUSE:-}" ]; then
@@ -34,4 +35,4 @@ if [ -n "${REUSE:-}" ]; then
   done
 fi
 exec bash "$(dirname "$0")/loop_clean_epochs.sh" optimizer.replay_legal=2 prm_from=policy \
-  'prm_overrides=["optimizer.pool_states=true","trainer.max_steps=-1","trainer.max_epochs=4"]' "$@"
+  'prm_overrides=["optimizer.pool_states=true","trainer.max_steps=-1","trainer.max_epochs=4"'"${PRM_EXTRA:-}]" "$@"

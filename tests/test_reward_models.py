@@ -348,6 +348,7 @@ def test_prm_training_on_real_prm800k_rows_lowers_the_loss(tmp_path, compose):
             "optimizer.lr=3e-3",
             "optimizer.batch_size=64",
             "optimizer.warmup_steps=0",
+            "optimizer.group_by_length=true",  # the default order trains in tiny_prm
         ],
     )
     model_dir = commands.train(cfg)
@@ -360,6 +361,33 @@ def test_prm_training_on_real_prm800k_rows_lowers_the_loss(tmp_path, compose):
     assert {"val/loss", "val/auc", "val/accuracy"} <= set(header)
     meta = json.loads((model_dir / "config.json").read_text())["qstar_reward"]
     assert (meta["kind"], meta["step_delimiter"]) == ("prm", "\n") and 0 < meta["threshold"] < 1  # its operating point, too
+
+
+def test_group_by_length_pads_less_and_still_sees_every_path_once_an_epoch():
+    from qstar.models import build_number_tokenizer
+    from qstar_rm import RewardTrainConfig
+    from qstar_rm.data import StepExample
+    from qstar_rm.train import RewardDataModule
+
+    task = Game24Task()
+    puzzles = ["4 9 10 13", "1 1 4 6", "2 3 4 5", "1 2 3 4", "3 3 8 8", "5 5 5 1", "1 1 1 8", "2 2 2 3", "6 6 6 6", "1 3 4 6"]
+    examples = []
+    for text in puzzles:  # paths of 1 to 4 steps: four lengths
+        problem = task.parse_problem(text)
+        gold = task.gold_trajectories(problem)[0]
+        examples += [StepExample(task.prompt(problem), gold[:k], [1.0] * k, group=problem.id) for k in range(1, 5)] * 5
+    tok = build_number_tokenizer()
+    padded = {}
+    for grouped in (False, True):
+        cfg = RewardTrainConfig(batch_size=4, val_percent=0.0, group_by_length=grouped)
+        data = RewardDataModule(examples, cfg, tok, "\n", 128, seed=0)
+        data.setup()
+        torch.manual_seed(0)
+        loader = data.train_dataloader()
+        assert sorted(loader.sampler) == list(range(len(examples)))
+        padded[grouped] = sum(b["input_ids"].numel() for b in loader)
+    real = sum(len(d["input_ids"]) for d in data.train_set)
+    assert real <= padded[True] < 0.8 * padded[False]
 
 
 def test_export_then_load_gives_identical_scores(tiny_prm, tmp_path):

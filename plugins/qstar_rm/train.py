@@ -84,18 +84,24 @@ class RewardDataModule(L.LightningDataModule):
                     "label trees that branch (qstar search, then qstar label), or set optimizer.pairwise=0"
                 )
 
-    def _loader(self, data, shuffle, collate_fn=collate):
+    def _loader(self, data, shuffle, collate_fn=collate, sampler=None):
         pad_id = self.tok.pad_token_id
         return DataLoader(
             data,
             batch_size=self.cfg.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.cfg.num_workers,
             collate_fn=lambda b: collate_fn(b, pad_id),
         )
 
     def train_dataloader(self):
-        points = self._loader(self.train_set, True)
+        sampler = None
+        if self.cfg.group_by_length:  # a new random grouping each epoch, from torch's seeded generator
+            from transformers.trainer_pt_utils import LengthGroupedSampler
+
+            sampler = LengthGroupedSampler(self.cfg.batch_size, lengths=[len(d["input_ids"]) for d in self.train_set])
+        points = self._loader(self.train_set, True, sampler=sampler)
         if not self.pair_set:
             return points
         # Lightning's CombinedLoader, max_size_cycle: a batch of each per step
