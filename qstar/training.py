@@ -71,6 +71,8 @@ class TrainerConfig:
     checkpoint_every_n_steps: int = 100  # rewrite checkpoints/last.ckpt this often: a crash loses at most these steps
     enable_progress_bar: bool = True  # Lightning's progress bar
     deterministic: bool = False  # torch deterministic algorithms: reproducible on GPU, slower
+    ema_decay: float = 0.0  # an exponential moving average of the weights (Polyak averaging; Lightning's EMAWeightAveraging),
+    # updated every optimizer step: validation, checkpoints and the exported model use the average; 0 = off
     logger: str = "csv"  # csv | tensorboard (logs/tensorboard/) | mlflow: Lightning's logger added beside logs/metrics.csv (always written)
     tracking_uri: str | None = None  # mlflow: the tracking server or store; null = the file store file:<out_dir>/mlruns
     experiment_name: str = "qstar"  # mlflow: the experiment the run joins
@@ -101,6 +103,12 @@ def _check_trainer(cfg: "TrainerConfig") -> None:
         raise QstarError(f"trainer.val_check_interval={cfg.val_check_interval}: a fraction of an epoch in (0, 1] or a step count ≥ 1")
     if cfg.check_val_every_n_epoch is not None and cfg.check_val_every_n_epoch < 1:
         raise QstarError(f"trainer.check_val_every_n_epoch={cfg.check_val_every_n_epoch}: must be at least 1")
+    if not 0 <= cfg.ema_decay < 1:
+        raise QstarError(f"trainer.ema_decay={cfg.ema_decay}: the average's decay per optimizer step, in [0, 1) (e.g. 0.99; 0 = off)")
+    if cfg.ema_decay and "fsdp" in str(cfg.strategy).lower():
+        raise QstarError(
+            "trainer.ema_decay with trainer.strategy=fsdp: weight averaging needs whole parameters; use ddp or trainer.ema_decay=0"
+        )
     if cfg.gradient_clip_val < 0:
         raise QstarError(f"trainer.gradient_clip_val={cfg.gradient_clip_val}: a gradient norm bound ≥ 0 (0 = no clipping)")
     if str(cfg.precision) not in PRECISIONS:
@@ -191,6 +199,13 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss", 
         save_top_k=1,
         enable_version_counter=False,
     )
+    callbacks = [best, last, FinalCheckpoint(out_dir / "checkpoints" / "last.ckpt")]
+    if cfg.ema_decay:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        # the average replaces the weights for validation and in every checkpoint's state_dict (the
+        # live weights and the average's state go beside it, so resume=true continues both)
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     try:
         return L.Trainer(
             accelerator=cfg.accelerator,
@@ -209,7 +224,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss", 
             enable_progress_bar=cfg.enable_progress_bar,
             deterministic=cfg.deterministic,
             logger=loggers,  # the CSV one flushed at every logged step, so a killed run keeps its log up to the kill
-            callbacks=[best, last, FinalCheckpoint(out_dir / "checkpoints" / "last.ckpt")],
+            callbacks=callbacks,
             default_root_dir=str(out_dir),
         )
     except (MisconfigurationException, ValueError, RuntimeError, TypeError) as e:
@@ -344,6 +359,19 @@ def adamw_warmup_cosine(module, cfg: OptimizerConfig, parameters=None) -> dict:
 
     opt = torch.optim.AdamW(module.parameters() if parameters is None else parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return warmup_cosine(opt, module.trainer.estimated_stepping_batches, cfg.warmup_steps)
+
+
+def length_grouped_sampler(grouped: bool, batch_size: int, examples: list[dict]):
+    """The training loader's sampler for ``optimizer.group_by_length``: transformers'
+    ``LengthGroupedSampler`` (as its ``Trainer``'s ``group_by_length``) over the examples'
+    ``input_ids`` lengths, so a batch holds examples of similar length and carries less padding;
+    each epoch shuffles them, cuts them into mega-batches of up to 50 batches and sorts each by
+    length, drawing from torch's seeded generator. ``None`` (a plain shuffle) when not ``grouped``."""
+    if not grouped:
+        return None
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    return LengthGroupedSampler(batch_size, lengths=[len(e["input_ids"]) for e in examples])
 
 
 def fit_and_export(ctx: "TrainContext", module, datamodule, model, tokenizer, prefix: str = "model.") -> tuple[Path, dict[str, Any]]:

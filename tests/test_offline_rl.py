@@ -205,3 +205,32 @@ def test_replay_adds_random_legal_trajectories_of_every_train_puzzle_to_training
         assert not task.is_correct(problem, answer_expression(steps[-1]))
     with pytest.raises(QstarError, match="optimizer.replay_legal=-1"):
         RFTConfig(replay_legal=-1)
+
+
+def test_policy_batches_grouped_by_length_pad_less_and_still_see_every_trajectory_once_an_epoch(tmp_path):
+    from qstar.models import build_number_tokenizer
+    from qstar.training import TrainContext
+    from qstar.tree import SearchResult
+    from qstar_segmenters import NewlineSegmenter
+    from qstar_sft import RFTConfig
+    from qstar_sft.train import StepDataModule
+
+    task = Game24Task()
+    trees = tmp_path / "trees.jsonl"
+    with trees.open("w") as f:
+        for text in ("4 9 10 13", "1 1 4 6", "2 3 4 5"):
+            problem = task.parse_problem(text)
+            for steps in task.gold_trajectories(problem)[:4]:
+                f.write(SearchResult(problem=problem, nodes=chain(steps), answer=None, path=[], correct=True).to_json() + "\n")
+    ctx = TrainContext(task=task, segmenter=NewlineSegmenter(), model=None, trainer=None, out_dir=tmp_path, data=str(trees))
+    padded = {}
+    for grouped in (False, True):
+        # the loop's policy data: right paths beside replayed legal trajectories of every length
+        data = StepDataModule(ctx, RFTConfig(replay_legal=2, batch_size=16, group_by_length=grouped), build_number_tokenizer(), 128)
+        data.setup()
+        torch.manual_seed(0)
+        loader = data.train_dataloader()
+        assert sorted(loader.sampler) == list(range(len(data.train_set)))
+        padded[grouped] = sum(b["input_ids"].numel() for b in loader)
+    real = sum(len(d["input_ids"]) for d in data.train_set)
+    assert real <= padded[True] < 0.9 * padded[False]

@@ -83,3 +83,38 @@ def test_right_paths_held_out_by_problem_keep_every_problem_on_one_side():
     train, val = hold_out(pairs, 10.0, "path", seed=0)
     assert len(val) == len(pairs) // 10 and {p for p, _ in val} & {p for p, _ in train}
     assert hold_out(pairs, 10.0, "path", seed=0) == (train, val)
+
+
+def test_ema_exports_the_moving_average_of_the_weights_and_checkpoints_both(compose, tmp_path):
+    from safetensors.torch import load_file
+
+    def weights(steps, *extra):
+        out = tmp_path / f"steps{steps}{'-ema' if extra else ''}"
+        commands.train(compose("train", TINY + [f"trainer.max_steps={steps}", f"out_dir={out}", *extra]))
+        return load_file(out / "model" / "model.safetensors")
+
+    # no validation runs in two steps: the export is the end of training. After step 1 the average
+    # is the weights (AveragedModel copies them), after step 2 it is d·w1 + (1 − d)·w2; step 1 of a
+    # 2-step run is the 1-step run's (the same batch, rate, and dropout draws)
+    w1, w2 = weights(1), weights(2)
+    avg = weights(2, "trainer.ema_decay=0.75")
+    assert w1.keys() == avg.keys()
+    moved = [k for k in w1 if not torch.equal(w1[k], w2[k])]
+    assert moved  # the second step changed the weights
+    for k in w1:
+        assert torch.allclose(avg[k], 0.75 * w1[k] + 0.25 * w2[k], atol=1e-6), k
+    # the checkpoint keeps the live weights beside the average, so a resumed run continues both
+    ckpt = torch.load(tmp_path / "steps2-ema" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert torch.equal(ckpt["current_model_state"][f"model.{moved[0]}"], w2[moved[0]])
+    assert torch.equal(ckpt["state_dict"][f"model.{moved[0]}"], avg[moved[0]])
+
+
+def test_ema_decay_outside_zero_to_one_is_one_line(compose, tmp_path):
+    from qstar.errors import QstarError
+
+    with pytest.raises(QstarError, match=r"trainer.ema_decay=1.0: the average's decay per optimizer step, in \[0, 1\)"):
+        commands.train(compose("train", TINY + ["trainer.ema_decay=1.0", f"out_dir={tmp_path}"]))
+    from qstar.training import TrainerConfig
+
+    with pytest.raises(QstarError, match="trainer.ema_decay with trainer.strategy=fsdp: weight averaging needs whole parameters"):
+        TrainerConfig(strategy="fsdp", ema_decay=0.99)

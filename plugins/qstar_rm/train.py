@@ -21,7 +21,7 @@ from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text
 from qstar.metrics import first_error_threshold
-from qstar.training import adamw_warmup_cosine, fit_and_export, is_global_zero
+from qstar.training import adamw_warmup_cosine, fit_and_export, is_global_zero, length_grouped_sampler
 
 from .data import StepExample, backed_up, outcome_only, read_examples, sibling_pairs, split_groups
 from .model import build_reward_model, encode, max_length, pad
@@ -96,11 +96,7 @@ class RewardDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self):
-        sampler = None
-        if self.cfg.group_by_length:  # a new random grouping each epoch, from torch's seeded generator
-            from transformers.trainer_pt_utils import LengthGroupedSampler
-
-            sampler = LengthGroupedSampler(self.cfg.batch_size, lengths=[len(d["input_ids"]) for d in self.train_set])
+        sampler = length_grouped_sampler(self.cfg.group_by_length, self.cfg.batch_size, self.train_set)
         points = self._loader(self.train_set, True, sampler=sampler)
         if not self.pair_set:
             return points
