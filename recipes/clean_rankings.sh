@@ -8,14 +8,15 @@
 set -euo pipefail
 LOOP=${LOOP:-runs/loop-clean-grouped} R=${R:-3}
 OUT=${OUT:-runs/clean-grouped-rankings/round-$R}
+AGGREGATES=${AGGREGATES:-prod last min}
 mkdir -p "$OUT"
-for agg in ${AGGREGATES:-prod last min}; do
+for agg in $AGGREGATES; do
   [ -f "$OUT/$agg/results.json" ] || qstar eval seed=0 split=val search=tot-bfs scorer=prm setting=learned \
     scorer.policy_weight=0.5 scorer.aggregate="$agg" search.rank=path progress=false \
     model.name_or_path="$LOOP/round-$R/policy/model" scorer.model="$LOOP/round-$R/prm/model" \
     out_dir="$OUT/$agg" > "$OUT/$agg.log" 2>&1
 done
-python - "$OUT" "$R" ${AGGREGATES:-prod last min} <<'PY'
+python - "$OUT" "$R" $AGGREGATES <<'PY'
 import json, sys
 from pathlib import Path
 out, r, aggs = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]

@@ -174,13 +174,11 @@ def test_offline_rl_bad_input_is_one_line(compose, tmp_path, overrides, message)
     assert str(e.value) == message
 
 
-def test_replay_adds_random_legal_trajectories_of_every_train_puzzle_to_training_only(tmp_path):
-    from qstar.models import build_number_tokenizer
+def right_paths_context(tmp_path):
+    """A training context whose data= trees hold four gold paths of each of three puzzles, all right."""
     from qstar.training import TrainContext
     from qstar.tree import SearchResult
     from qstar_segmenters import NewlineSegmenter
-    from qstar_sft import RFTConfig
-    from qstar_sft.train import StepDataModule
 
     task = Game24Task()
     trees = tmp_path / "trees.jsonl"
@@ -189,7 +187,16 @@ def test_replay_adds_random_legal_trajectories_of_every_train_puzzle_to_training
             problem = task.parse_problem(text)
             for steps in task.gold_trajectories(problem)[:4]:
                 f.write(SearchResult(problem=problem, nodes=chain(steps), answer=None, path=[], correct=True).to_json() + "\n")
-    ctx = TrainContext(task=task, segmenter=NewlineSegmenter(), model=None, trainer=None, out_dir=tmp_path, data=str(trees))
+    return TrainContext(task=task, segmenter=NewlineSegmenter(), model=None, trainer=None, out_dir=tmp_path, data=str(trees))
+
+
+def test_replay_adds_random_legal_trajectories_of_every_train_puzzle_to_training_only(tmp_path):
+    from qstar.models import build_number_tokenizer
+    from qstar_sft import RFTConfig
+    from qstar_sft.train import StepDataModule
+
+    ctx = right_paths_context(tmp_path)
+    task = ctx.task
     sets = {}
     for replay in (0, 2):
         data = StepDataModule(ctx, RFTConfig(replay_legal=replay), build_number_tokenizer(), 128)
@@ -209,20 +216,10 @@ def test_replay_adds_random_legal_trajectories_of_every_train_puzzle_to_training
 
 def test_policy_batches_grouped_by_length_pad_less_and_still_see_every_trajectory_once_an_epoch(tmp_path):
     from qstar.models import build_number_tokenizer
-    from qstar.training import TrainContext
-    from qstar.tree import SearchResult
-    from qstar_segmenters import NewlineSegmenter
     from qstar_sft import RFTConfig
     from qstar_sft.train import StepDataModule
 
-    task = Game24Task()
-    trees = tmp_path / "trees.jsonl"
-    with trees.open("w") as f:
-        for text in ("4 9 10 13", "1 1 4 6", "2 3 4 5"):
-            problem = task.parse_problem(text)
-            for steps in task.gold_trajectories(problem)[:4]:
-                f.write(SearchResult(problem=problem, nodes=chain(steps), answer=None, path=[], correct=True).to_json() + "\n")
-    ctx = TrainContext(task=task, segmenter=NewlineSegmenter(), model=None, trainer=None, out_dir=tmp_path, data=str(trees))
+    ctx = right_paths_context(tmp_path)
     padded = {}
     for grouped in (False, True):
         # the loop's policy data: right paths beside replayed legal trajectories of every length

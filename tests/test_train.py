@@ -111,10 +111,9 @@ def test_ema_exports_the_moving_average_of_the_weights_and_checkpoints_both(comp
 
 def test_ema_decay_outside_zero_to_one_is_one_line(compose, tmp_path):
     from qstar.errors import QstarError
+    from qstar.training import TrainerConfig
 
     with pytest.raises(QstarError, match=r"trainer.ema_decay=1.0: the average's decay per optimizer step, in \[0, 1\)"):
         commands.train(compose("train", TINY + ["trainer.ema_decay=1.0", f"out_dir={tmp_path}"]))
-    from qstar.training import TrainerConfig
-
     with pytest.raises(QstarError, match="trainer.ema_decay with trainer.strategy=fsdp: weight averaging needs whole parameters"):
         TrainerConfig(strategy="fsdp", ema_decay=0.99)
