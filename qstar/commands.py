@@ -244,6 +244,10 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
     segmenter = registry.build("segmenter", cfg.segmenter)
     if cfg.resume and not cfg.get("out_dir"):
         raise QstarError("resume=true needs out_dir=<the run directory to continue>")
+    # the trainer's settings are checked before the run directory and its settings.json are written:
+    # a bad trainer.* value leaves nothing behind, from the command line or from Python
+    trainer_cfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True))
+    check_available(trainer_cfg)  # before any Lightning output: a missing device is one line
     out = output_dir(cfg, "train")
     if cfg.resume and not (out / "checkpoints" / "last.ckpt").exists():
         raise QstarError(f"resume=true but {out / 'checkpoints' / 'last.ckpt'} does not exist: run once without resume first")
@@ -252,8 +256,6 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
             f"out_dir={out} holds a training run (checkpoints/last.ckpt): add resume=true to continue it, or pick another out_dir"
         )
     check_settings(out, "train", cfg, ignore=("out_dir", "resume", "trainer"))  # a resumed run may train longer, or elsewhere
-    trainer_cfg = TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True))
-    check_available(trainer_cfg)  # before any Lightning output: a missing device is one line
     ctx = TrainContext(
         task=task,
         segmenter=segmenter,

@@ -114,6 +114,7 @@ def test_ema_decay_outside_zero_to_one_is_one_line(compose, tmp_path):
     from qstar.training import TrainerConfig
 
     with pytest.raises(QstarError, match=r"trainer.ema_decay=1.0: the average's decay per optimizer step, in \[0, 1\)"):
-        commands.train(compose("train", TINY + ["trainer.ema_decay=1.0", f"out_dir={tmp_path}"]))
+        commands.train(compose("train", TINY + ["trainer.ema_decay=1.0", f"out_dir={tmp_path / 'run'}"]))
+    assert not (tmp_path / "run").exists()  # refused before the run directory or its settings.json is written
     with pytest.raises(QstarError, match="trainer.ema_decay with trainer.strategy=fsdp: weight averaging needs whole parameters"):
         TrainerConfig(strategy="fsdp", ema_decay=0.99)
