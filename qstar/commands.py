@@ -29,6 +29,7 @@ from qstar.labels import perturb, records
 from qstar.merge import merge as merge_shards
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.runs import (  # noqa: F401
+    SETTINGS,
     Components,
     build,
     check_scorer,
@@ -255,6 +256,7 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
         raise QstarError(
             f"out_dir={out} holds a training run (checkpoints/last.ckpt): add resume=true to continue it, or pick another out_dir"
         )
+    fresh = not (out / SETTINGS).exists()
     check_settings(out, "train", cfg, ignore=("out_dir", "resume", "trainer"))  # a resumed run may train longer, or elsewhere
     ctx = TrainContext(
         task=task,
@@ -269,7 +271,14 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
         val_split=cfg.val_split,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
-    exported = optimizer.fit(ctx)
+    try:
+        exported = optimizer.fit(ctx)
+    except QstarError:
+        # refused before any training (no data=, a bad data file): the settings just recorded would
+        # refuse the corrected rerun into the same out_dir, so they go; a run that trained keeps them
+        if fresh and not (out / "checkpoints").exists():
+            (out / SETTINGS).unlink(missing_ok=True)
+        raise
     console.print(f"model: {exported}")
     return exported
 

@@ -320,12 +320,14 @@ def test_pairwise_without_siblings_or_on_an_orm_is_one_line_exit_2(tmp_path, arg
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"qstar: error: {message}"
 
 
-def test_train_prm_without_data_is_one_line_exit_2():
-    result = run_cli("train", "optimizer=prm", "trainer.max_steps=1")
+def test_train_prm_without_data_is_one_line_exit_2_and_leaves_no_settings(tmp_path):
+    result = run_cli("train", "optimizer=prm", "trainer.max_steps=1", f"out_dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "qstar: error: optimizer=prm learns from step labels: pass data=<labels.jsonl from qstar label, or a PRM800K .parquet/.json>"
     ]
+    # nothing recorded that would refuse the corrected rerun (data=...) into the same out_dir
+    assert not (tmp_path / "run" / "settings.json").exists()
 
 
 # ---------------------------------------------------------------------------------- training
