@@ -5,6 +5,7 @@
 # split) exactly as the loop's evaluation does (search seed 0, round 3's policy). Arguments are
 # added to the PRM's qstar train command (a variant of the PRM stage, with its own OUT=):
 #   bash recipes/clean_prm_seeds.sh                                   # seeds 1 and 2, test split
+#   SEEDS="0 1 2" SPLIT=val bash recipes/clean_prm_seeds.sh           # seed 0 is the loop's own PRM
 #   SEEDS="0 1 2" SPLIT=val OUT=runs/clean-grouped-ema-val bash recipes/clean_prm_seeds.sh trainer.ema_decay=0.99
 # Run after loop_clean_grouped.sh; resumable: a seed whose PRM or search is done is skipped, and an
 # interrupted PRM goes on from its last checkpoint. About 18 minutes a seed on 2 cores (test split).
@@ -22,7 +23,11 @@ echo "$ARGS" > "$OUT/args.txt"
 EVAL=eval-search; [ "$SPLIT" = test ] || EVAL=eval-search-$SPLIT
 for S in ${SEEDS:-1 2}; do
   D=$OUT/seed-$S
-  [ -e "$D/prm/done.txt" ] || {
+  # the base variant's seed 0 is the loop's own PRM: search it, do not train it again
+  if [ -z "$ARGS" ] && [ "$S" = 0 ] && [ ! -e "$D/prm" ]; then
+    mkdir -p "$D" && ln -s "$(realpath "$LOOP/round-$R/prm")" "$D/prm"
+  fi
+  [ -e "$D/prm/done.txt" ] || [ -L "$D/prm" ] || {
     resume=false; [ -e "$D/prm/checkpoints/last.ckpt" ] && resume=true
     qstar train resume=$resume seed="$S" optimizer=prm optimizer.target=hard model.name_or_path="$P" \
       data="$LOOP/round-$R/prm-data.jsonl" trainer.enable_progress_bar=false trainer.log_every_n_steps=10 \
