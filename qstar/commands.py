@@ -30,6 +30,7 @@ from qstar.merge import merge as merge_shards
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.runs import (  # noqa: F401
     SETTINGS,
+    TREES,
     Components,
     build,
     check_scorer,
@@ -40,6 +41,7 @@ from qstar.runs import (  # noqa: F401
     progress,
     search_split,
     select_problems,
+    settings_of_run,
     summarize,
 )
 from qstar.shards import in_shard, parse_shard, write_manifest
@@ -130,10 +132,11 @@ def eval(cfg: DictConfig, registry: Registry | None = None) -> dict[str, Any]:  
     if cfg.get("comparison") is not None:
         return run_comparison(cfg, registry)
     started = time.perf_counter()
-    check_settings(output_dir(cfg, "eval"), "search", cfg)  # before any model loads
-    tracker = open_tracker(cfg.get("tracking"), output_dir(cfg, "eval"))  # an unreachable tracking store fails now, not after the search
-    c = build(cfg, registry)
-    results = search_split(cfg, c)
+    # the settings are checked before any model loads; an unreachable tracking store fails now, not after the search
+    with settings_of_run(output_dir(cfg, "eval"), "search", cfg, work=(TREES,)):
+        tracker = open_tracker(cfg.get("tracking"), output_dir(cfg, "eval"))
+        c = build(cfg, registry)
+        results = search_split(cfg, c)
     summary = summarize(results)
     summary["setting"] = c.engine.setting
     summary["elapsed"] = time.perf_counter() - started
@@ -180,7 +183,11 @@ def label(cfg: DictConfig, registry: Registry | None = None) -> Path:
     if cfg.limit:
         results = results[: cfg.limit]
     out = output_dir(cfg, "label")
-    check_settings(out, "label", cfg)
+    with settings_of_run(out, "label", cfg, work=("labels.jsonl", "rollouts.jsonl")):
+        return _label(cfg, registry, results, out)
+
+
+def _label(cfg: DictConfig, registry: Registry | None, results: list, out: Path) -> Path:
     if cfg.get("shard"):
         write_manifest(out, "label", cfg, [r.problem.id for r in results])
         shard = parse_shard(cfg.shard)
@@ -256,9 +263,16 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
         raise QstarError(
             f"out_dir={out} holds a training run (checkpoints/last.ckpt): add resume=true to continue it, or pick another out_dir"
         )
-    fresh = not (out / SETTINGS).exists()
-    check_settings(out, "train", cfg, ignore=("out_dir", "resume", "trainer"))  # a resumed run may train longer, or elsewhere
-    ctx = TrainContext(
+    # a resumed run may train longer, or elsewhere; a run refused before any training (no data=,
+    # a bad data file) leaves no settings.json to refuse the corrected rerun
+    with settings_of_run(out, "train", cfg, work=("checkpoints",), ignore=("out_dir", "resume", "trainer")):
+        exported = optimizer.fit(_train_context(cfg, task, segmenter, trainer_cfg, out))
+    console.print(f"model: {exported}")
+    return exported
+
+
+def _train_context(cfg: DictConfig, task, segmenter, trainer_cfg: TrainerConfig, out: Path) -> TrainContext:
+    return TrainContext(
         task=task,
         segmenter=segmenter,
         model=cfg.model,
@@ -271,16 +285,6 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
         val_split=cfg.val_split,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
-    try:
-        exported = optimizer.fit(ctx)
-    except QstarError:
-        # refused before any training (no data=, a bad data file): the settings just recorded would
-        # refuse the corrected rerun into the same out_dir, so they go; a run that trained keeps them
-        if fresh and not (out / "checkpoints").exists():
-            (out / SETTINGS).unlink(missing_ok=True)
-        raise
-    console.print(f"model: {exported}")
-    return exported
 
 
 # --------------------------------------------------------------------------------- view

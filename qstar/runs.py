@@ -4,9 +4,11 @@ Command plugins (``compare``, ``loop``, third-party ones) use these as the built
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,7 @@ def get_key(config: dict, dotted: str) -> Any:
 
 
 SETTINGS = "settings.json"  # what a resumable command's out_dir was made with
+TREES = "trees.jsonl"  # what qstar search and qstar eval write to their out_dir
 # keys that change which problems a run covers or how it runs, never what it writes for a problem
 NOT_SETTINGS = ("out_dir", "progress", "batch_problems", "split", "limit", "every", "exclude", "shard", "resume", "tracking")
 
@@ -126,6 +129,30 @@ def check_settings(out: Path, command: str, cfg: DictConfig, ignore: tuple[str, 
             )
         return
     atomic_write_text(path, json.dumps(settings, indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def settings_of_run(
+    out: Path, command: str, cfg: DictConfig, work: tuple[str, ...], ignore: tuple[str, ...] = NOT_SETTINGS
+) -> Iterator[None]:
+    """:func:`check_settings` for a command whose body follows in the ``with`` block. If the body
+    fails before any of ``work`` (the files or directories that hold the command's output, such
+    as ``trees.jsonl``) has content, a settings.json this run just wrote goes again: nothing in
+    ``out`` was made with those settings, and they would refuse the corrected rerun (a model path
+    that does not exist, a missing data file) into the same ``out_dir``."""
+    fresh = not (out / SETTINGS).exists()
+    check_settings(out, command, cfg, ignore)
+    try:
+        yield
+    except BaseException:  # a refusal, a crash or Ctrl-C: the same holds for each
+        if fresh and not any(_holds_work(out / name) for name in work):
+            (out / SETTINGS).unlink(missing_ok=True)
+        raise
+
+
+def _holds_work(path: Path) -> bool:
+    """Whether ``path`` holds output: a directory that exists, or a file with content."""
+    return path.is_dir() or (path.is_file() and path.stat().st_size > 0)
 
 
 def output_dir(cfg: DictConfig, command: str) -> Path:
@@ -175,12 +202,16 @@ def search_split(cfg: DictConfig, components: Components | None = None, registry
     """Search every problem of ``cfg.split``; trees go to ``<out_dir>/trees.jsonl`` as each
     finishes, and a rerun with the same ``out_dir`` skips the problems already there."""
     out = output_dir(cfg, "search")
-    check_settings(out, "search", cfg)
-    c = components or build(cfg, registry)
-    problems = select_problems(c.task, cfg)
-    if cfg.get("shard"):  # what qstar merge checks the shards against
-        write_manifest(out, "eval" if "comparison" in cfg else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
-    with ResultWriter(out / "trees.jsonl") as writer:
+    with settings_of_run(out, "search", cfg, work=(TREES,)):
+        c = components or build(cfg, registry)
+        problems = select_problems(c.task, cfg)
+        if cfg.get("shard"):  # what qstar merge checks the shards against
+            write_manifest(out, "eval" if "comparison" in cfg else "search", cfg, [p.id for p in select_problems(c.task, cfg, whole=True)])
+        return _search(cfg, c, problems, out)
+
+
+def _search(cfg: DictConfig, c: Components, problems: list, out: Path) -> list[SearchResult]:
+    with ResultWriter(out / TREES) as writer:
         todo = [p for p in problems if p.id not in writer.done]
         if len(todo) < len(problems):
             console.print(f"resuming: {len(problems) - len(todo)} of {len(problems)} problems already in {writer.path}")

@@ -120,3 +120,44 @@ def test_a_read_only_working_directory_needs_only_a_writable_out_dir(small_disk,
     assert (tmp_path / "out" / ".hydra" / "config.yaml").is_file()  # the composed config is kept with the run
     refused = run_cli(*BEST_OF, "limit=1", cwd=small_disk)
     assert f"the working directory {small_disk} is not writable: pass out_dir=" in _one_line(refused)
+
+
+def test_a_run_refused_before_any_output_leaves_nothing_to_refuse_its_corrected_rerun(tmp_path):
+    """search, eval and label record their settings first; a run refused before it wrote a tree or
+    a label (here: a model path that does not exist) takes them back, so the fixed command runs."""
+    missing = "model.name_or_path=/nonexistent/policy"
+    for command, out in (("search", tmp_path / "search"), ("eval", tmp_path / "eval")):
+        bad = run_cli(command, *SEARCH[1:], missing, f"out_dir={out}", cwd=tmp_path)
+        assert "/nonexistent/policy" in _one_line(bad)
+        assert not (out / "settings.json").exists()
+        fixed = run_cli(command, *SEARCH[1:], f"out_dir={out}", cwd=tmp_path)
+        assert fixed.returncode == 0, fixed.stderr
+        assert (out / "trees.jsonl").read_text().count("\n") == 1
+
+    labels = tmp_path / "labels"
+    common = [
+        "label",
+        f"data={tmp_path / 'search' / 'trees.jsonl'}",
+        "labeler=mc-rollout",
+        "labeler.n=1",
+        "labeler.max_paths=1",
+        "progress=false",
+    ]
+    bad = run_cli(*common, missing, f"out_dir={labels}", cwd=tmp_path)
+    assert "/nonexistent/policy" in _one_line(bad)
+    assert not (labels / "settings.json").exists()
+    fixed = run_cli(*common, f"out_dir={labels}", cwd=tmp_path)
+    assert fixed.returncode == 0 and (labels / "labels.jsonl").read_text().count("\n") == 1, fixed.stderr
+
+
+@pytest.mark.parametrize(("written", "kept"), [("", False), ('{"a tree": 1}\n', True)])
+def test_settings_stay_once_the_run_has_written_output(tmp_path, written, kept):
+    from omegaconf import OmegaConf
+
+    from qstar.runs import settings_of_run
+
+    cfg = OmegaConf.create({"search": {"k": 4}})
+    with pytest.raises(KeyboardInterrupt), settings_of_run(tmp_path, "search", cfg, work=("trees.jsonl",)):
+        (tmp_path / "trees.jsonl").write_text(written)  # opened (empty) or holding a finished tree
+        raise KeyboardInterrupt
+    assert (tmp_path / "settings.json").exists() == kept
