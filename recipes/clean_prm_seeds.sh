@@ -6,6 +6,7 @@
 # added to the PRM's qstar train command (a variant of the PRM stage, with its own OUT=):
 #   bash recipes/clean_prm_seeds.sh                                   # seeds 1 and 2, test split
 #   SEEDS="0 1 2" SPLIT=val bash recipes/clean_prm_seeds.sh           # seed 0 is the loop's own PRM
+#   SEEDS="0 1 2" SPLIT=val SEARCH="scorer.policy_weight=1.0" bash recipes/clean_prm_seeds.sh
 #   SEEDS="0 1 2" SPLIT=val OUT=runs/clean-grouped-ema-val bash recipes/clean_prm_seeds.sh trainer.ema_decay=0.99
 # Run after loop_clean_grouped.sh; resumable: a seed whose PRM or search is done is skipped, and an
 # interrupted PRM goes on from its last checkpoint. About 18 minutes a seed on 2 cores (test split).
@@ -21,6 +22,10 @@ if [ -e "$OUT/args.txt" ] && [ "$(cat "$OUT/args.txt")" != "$ARGS" ]; then
 fi
 echo "$ARGS" > "$OUT/args.txt"
 EVAL=eval-search; [ "$SPLIT" = test ] || EVAL=eval-search-$SPLIT
+# SEARCH="<overrides>" searches each PRM with other search settings (chosen on SPLIT=val first),
+# into its own directory: eval-search[-SPLIT]-<the overrides>
+SEARCH=${SEARCH:-}
+[ -z "$SEARCH" ] || EVAL="$EVAL-$(echo "$SEARCH" | tr ' =' '_-')"
 for S in ${SEEDS:-1 2}; do
   D=$OUT/seed-$S
   # the base variant's seed 0 is the loop's own PRM: search it, do not train it again
@@ -36,9 +41,9 @@ for S in ${SEEDS:-1 2}; do
   }
   [ -e "$D/$EVAL/results.json" ] || qstar eval seed=0 split="$SPLIT" model.name_or_path="$P" search=tot-bfs scorer=prm \
     scorer.model="$D/prm/model" setting=learned scorer.policy_weight=0.5 scorer.aggregate=prod search.rank=path \
-    progress=false out_dir="$D/$EVAL"
+    progress=false $SEARCH out_dir="$D/$EVAL"
 done
-LOOPS=(); [ "$SPLIT" = test ] && LOOPS=("$LOOP/round-$R/eval-search/results.json")  # the loop's own PRM, seed 0
+LOOPS=(); [ "$SPLIT" = test ] && [ -z "$SEARCH" ] && LOOPS=("$LOOP/round-$R/eval-search/results.json")  # the loop's own PRM, seed 0
 python - "${LOOPS[@]}" "$OUT"/seed-*/"$EVAL"/results.json <<'PY'
 import json, sys
 for path in sys.argv[1:]:
