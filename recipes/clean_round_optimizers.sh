@@ -18,7 +18,8 @@ OUT=${OUT:-runs/clean-optimizers-r$R}
 mkdir -p "$OUT"
 STEPS=$(tail -1 "$LOOP/round-$R/policy/logs/metrics.csv" | cut -d, -f2)  # the loop's rft steps in round R
 EVAL=(seed=0 split=test progress=false)
-for arm in dpo ilql dpo-branch; do
+ARMS=${ARMS:-dpo ilql dpo-branch}  # a subset: ARMS="dpo-branch ilql"
+for arm in $ARMS; do
   opt=${arm%-branch}
   batch=32; [ $opt = ilql ] && batch=64
   extra=(); [ $arm = dpo-branch ] && extra=(optimizer.tokens=branch)
@@ -35,14 +36,14 @@ for arm in dpo ilql dpo-branch; do
     scorer.model="$LOOP/round-$R/prm/model" setting=learned scorer.policy_weight=0.5 scorer.aggregate=prod \
     search.rank=path out_dir="$OUT/$arm-search" > "$OUT/$arm-search.log" 2>&1
 done
-python - "$LOOP" "$OUT" "$R" "$STEPS" <<'PY'
+python - "$LOOP" "$OUT" "$R" "$STEPS" $ARMS <<'PY'
 import json, sys
 from pathlib import Path
-loop, out, r, steps = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+loop, out, r, steps, optimizers = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
 print(f"| round {r}'s policy stage, {steps} steps from P0 | greedy pass@1 (test) | tot-bfs + PRM·π^0.5 (test) |")
 print("|---|---|---|")
 arms = {"rft (the loop's own)": (loop / f"round-{r}" / "eval-greedy", loop / f"round-{r}" / "eval-search")}
-arms |= {opt: (out / f"{opt}-greedy", out / f"{opt}-search") for opt in ("dpo", "ilql", "dpo-branch")}
+arms |= {opt: (out / f"{opt}-greedy", out / f"{opt}-search") for opt in optimizers}
 for name, (g, s) in arms.items():
     solved = [json.loads((d / "results.json").read_text())["solved"] for d in (g, s)]
     print(f"| {name} | {solved[0]} | {solved[1]} |")
