@@ -24,9 +24,10 @@ for arm in $ARMS; do
   batch=32; [ $opt = ilql ] && batch=64
   extra=(); [ $arm = dpo-branch ] && extra=(optimizer.tokens=branch)
   [ -f "$OUT/$arm/done.txt" ] || {
-    qstar train seed=0 optimizer=$opt optimizer.batch_size=$batch "${extra[@]}" model.name_or_path=pkg://qstar_game24/p0 \
+    resume=false; [ -e "$OUT/$arm/checkpoints/last.ckpt" ] && resume=true  # an interrupted arm goes on
+    qstar train resume=$resume seed=0 optimizer=$opt optimizer.batch_size=$batch "${extra[@]}" model.name_or_path=pkg://qstar_game24/p0 \
       data="$LOOP/round-$R/prm-data.jsonl" trainer.max_steps="$STEPS" trainer.enable_progress_bar=false \
-      trainer.log_every_n_steps=10 out_dir="$OUT/$arm" > "$OUT/$arm.log" 2>&1
+      trainer.log_every_n_steps=10 out_dir="$OUT/$arm" >> "$OUT/$arm.log" 2>&1
     touch "$OUT/$arm/done.txt"
   }
   gen=(model.name_or_path="$OUT/$arm/model"); [ $opt = ilql ] && gen+=(expander=ilql)
