@@ -29,7 +29,6 @@ from qstar.labels import perturb, records
 from qstar.merge import merge as merge_shards
 from qstar.plugins import KINDS, Registry, make_plugin_manager
 from qstar.runs import (  # noqa: F401
-    SETTINGS,
     TREES,
     Components,
     build,
@@ -266,25 +265,22 @@ def train(cfg: DictConfig, registry: Registry | None = None) -> Path:
     # a resumed run may train longer, or elsewhere; a run refused before any training (no data=,
     # a bad data file) leaves no settings.json to refuse the corrected rerun
     with settings_of_run(out, "train", cfg, work=("checkpoints",), ignore=("out_dir", "resume", "trainer")):
-        exported = optimizer.fit(_train_context(cfg, task, segmenter, trainer_cfg, out))
+        ctx = TrainContext(
+            task=task,
+            segmenter=segmenter,
+            model=cfg.model,
+            trainer=trainer_cfg,
+            out_dir=out,
+            resume=cfg.resume,
+            seed=cfg.seed,
+            data=cfg.data,
+            split=cfg.split,
+            val_split=cfg.val_split,
+            config=OmegaConf.to_container(cfg, resolve=True),
+        )
+        exported = optimizer.fit(ctx)
     console.print(f"model: {exported}")
     return exported
-
-
-def _train_context(cfg: DictConfig, task, segmenter, trainer_cfg: TrainerConfig, out: Path) -> TrainContext:
-    return TrainContext(
-        task=task,
-        segmenter=segmenter,
-        model=cfg.model,
-        trainer=trainer_cfg,
-        out_dir=out,
-        resume=cfg.resume,
-        seed=cfg.seed,
-        data=cfg.data,
-        split=cfg.split,
-        val_split=cfg.val_split,
-        config=OmegaConf.to_container(cfg, resolve=True),
-    )
 
 
 # --------------------------------------------------------------------------------- view

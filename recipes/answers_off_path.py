@@ -12,23 +12,21 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 
+from qstar.engine import Tree
 from qstar.runs import load_trees
 from qstar_game24 import Game24Task
+from qstar_segmenters import NewlineSegmenter
 
 
 def off_path(path: str) -> tuple[int, int, int]:
     task = Game24Task()
     right = illegal = elsewhere = 0
     for r in load_trees(path):
-        nodes = {n.id: n for n in r.nodes}
-        for leaf in r.nodes:
+        tree = Tree.from_result(r, task, NewlineSegmenter())
+        for leaf in tree.nodes:
             if leaf.answer is None or not task.is_correct(r.problem, leaf.answer):
                 continue
-            steps, node = [], nodes[leaf.parent]
-            while node.parent is not None:
-                steps.append(node.step)
-                node = nodes[node.parent]
-            state = task.state(r.problem, steps[::-1])
+            state = task.state(r.problem, tree.steps(leaf)[:-1])  # the steps before the answer line
             right += 1
             illegal += state is None
             elsewhere += state is not None and state != (Fraction(24),)
