@@ -4,9 +4,9 @@ bf16 instructions, and what they do to the trained PRM.
 
 Both sides run the same ``qstar train optimizer=prm`` command line as the clean loop's PRM stage
 (pooled states, hard targets, batches grouped by length, initialised from the round's policy) for
-the same number of epochs (validated at each epoch's end), as whole processes, each side ``--runs`` times, alternating;
-the medians are compared, and each side's last validation loss and AUROC are printed. Prints both
-times and 32-true / bf16-mixed (above 1: bf16 is faster). Run it alone on the machine, after
+the same number of epochs (validated at each epoch's end), as whole processes, each side
+``--runs`` times, alternating; the medians are compared, and each side's last validation loss and
+AUROC are printed. Prints both times and 32-true / bf16-mixed (above 1: bf16 is faster). Run it alone on the machine, after
 ``recipes/loop_clean_grouped.sh`` (it reads that loop's round-3 labels and policy by default).
 
     python benchmarks/prm_precision.py [--epochs 1] [--runs 1] [--loop runs/loop-clean-grouped]
