@@ -1,5 +1,5 @@
 """Training batches grouped by length (``optimizer.group_by_length=true``) against shuffled ones:
-what transformers' ``LengthGroupedSampler`` saves on the policy stage of the clean loop, whose
+what transformers' length-grouped order saves on the policy stage of the clean loop, whose
 data mixes whole right paths with replayed legal trajectories that stop at any step.
 
 Both sides run the same ``qstar train`` command line (``optimizer=sft`` on P0's own data, random

@@ -67,6 +67,56 @@ class FinalCheckpoint(Callback):
         save_atomically(trainer, self.path, trainer.save_checkpoint)
 
 
+class RngStates(Callback):
+    """The global RNG states (torch's on the CPU and every CUDA device, Python's, NumPy's) go into
+    every checkpoint, and a resumed run takes them back just before its first training step, after
+    everything a restart draws on the way (the sanity check, the loaders' setup). With the loaders'
+    own seeded order (:class:`qstar.training.SeededOrder`), nothing but training draws from these
+    states, so dropout in a resumed run masks as in an uninterrupted one. Lightning checkpoints
+    neither. Stored as tensors and plain numbers: ``torch.load(weights_only=True)`` reads them. Under
+    several processes each rank takes back rank 0's states."""
+
+    def __init__(self) -> None:
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        import random
+
+        import numpy as np
+        import torch
+
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        version, internal, gauss = random.getstate()
+        state = {
+            "torch": torch.get_rng_state(),
+            "python": (version, torch.tensor(internal, dtype=torch.int64), gauss),
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._pending = state_dict
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._pending is None:
+            return
+        import random
+
+        import numpy as np
+        import torch
+
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal.tolist()), gauss))
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def is_global_zero() -> bool:
     """Whether this process writes the run's shared outputs. Under a launcher that starts every
     rank itself (torchrun, srun, Lightning's own ``ddp``), every rank runs the whole command after

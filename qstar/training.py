@@ -5,10 +5,11 @@ or MLflow with ``trainer.logger``, see :mod:`qstar.tracking`; checkpoints, resum
 Crash safety: ``checkpoints/last.ckpt`` is rewritten every ``checkpoint_every_n_steps`` optimizer
 steps (atomically: a kill mid-write leaves the previous one), so a killed run loses at most that
 many steps; ``resume=true`` continues from it and appends to the same ``logs/metrics.csv``.
-The data loaders are not resumable mid-epoch: a resumed run starts the interrupted epoch's
-(seeded, reshuffled) order again from its first batch. Making them stateful would buy little here:
-an epoch of the bundled recipes is a few dozen steps, and the step count, optimizer, scheduler
-and RNG states all continue exactly.
+A run resumed mid-epoch goes on exactly as an uninterrupted one: the training loaders
+(:func:`train_loader`) are torchdata ``StatefulDataLoader``s whose order of examples is drawn from
+the run's seed and the epoch (:class:`SeededOrder`), never from the global RNG, and whose position
+goes into the checkpoint; the global RNG states (dropout) go in beside it
+(:class:`qstar.lightning_parts.RngStates`), with the step count, optimizer and scheduler.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text, umask
+from qstar.seeding import stable_int
 from qstar.tracking import check_logger, make_logger
 
 
@@ -179,7 +181,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss", 
 
     check_available(cfg)
     # module-level classes, so spawned DDP workers can unpickle them
-    from qstar.lightning_parts import AtomicCheckpoint, FinalCheckpoint, ResumableCSVLogger
+    from qstar.lightning_parts import AtomicCheckpoint, FinalCheckpoint, ResumableCSVLogger, RngStates
 
     # logs/metrics.csv is always written (resume trims it, tests and tutorials read it); the
     # chosen tracking logger gets the same metrics beside it: TensorBoard in logs/tensorboard/
@@ -199,7 +201,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: Path, monitor: str = "val/loss", 
         save_top_k=1,
         enable_version_counter=False,
     )
-    callbacks = [best, last, FinalCheckpoint(out_dir / "checkpoints" / "last.ckpt")]
+    callbacks = [best, last, FinalCheckpoint(out_dir / "checkpoints" / "last.ckpt"), RngStates()]
     if cfg.ema_decay:
         from lightning.pytorch.callbacks import EMAWeightAveraging
 
@@ -361,17 +363,89 @@ def adamw_warmup_cosine(module, cfg: OptimizerConfig, parameters=None) -> dict:
     return warmup_cosine(opt, module.trainer.estimated_stepping_batches, cfg.warmup_steps)
 
 
-def length_grouped_sampler(grouped: bool, batch_size: int, examples: list[dict]):
-    """The training loader's sampler for ``optimizer.group_by_length``: transformers'
-    ``LengthGroupedSampler`` (as its ``Trainer``'s ``group_by_length``) over the examples'
-    ``input_ids`` lengths, so a batch holds examples of similar length and carries less padding;
-    each epoch shuffles them, cuts them into mega-batches of up to 50 batches and sorts each by
-    length, drawing from torch's seeded generator. ``None`` (a plain shuffle) when not ``grouped``."""
-    if not grouped:
-        return None
-    from transformers.trainer_pt_utils import LengthGroupedSampler
+class SeededOrder:
+    """The order in which a training loader visits its ``n`` examples: a shuffle, or with
+    ``lengths`` transformers' length-grouped order (``get_length_grouped_indices``, as its
+    ``LengthGroupedSampler`` and ``Trainer``'s ``group_by_length``: a shuffle cut into mega-batches
+    of up to 50 batches, each sorted by length, so a batch carries less padding).
 
-    return LengthGroupedSampler(batch_size, lengths=[len(e["input_ids"]) for e in examples])
+    Each order is drawn from a generator seeded by (seed, epoch, pass), never from the global RNG
+    (as ``DistributedSampler`` seeds by epoch), so the order of any epoch can be drawn again after a
+    restart. ``set_epoch`` (Lightning calls it as each epoch starts) restarts the passes; a loader
+    cycled within an epoch (the PRM's sibling pairs beside its points) draws a new order each pass.
+    Its state (epoch, pass, examples handed out) is what torchdata's ``StatefulDataLoader`` puts
+    in the checkpoint, and a loader restored from it hands out the rest of the same order."""
+
+    def __init__(self, n: int, seed: int, lengths: list[int] | None = None, batch_size: int = 1):
+        self.n, self.seed, self.lengths, self.batch_size = n, seed, lengths, batch_size
+        self.epoch, self._next_pass, self._pass, self._yielded = 0, 0, 0, 0
+        self._resume: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self._next_pass = epoch, 0
+
+    def order(self, epoch: int, pass_: int) -> list[int]:
+        import torch
+
+        generator = torch.Generator().manual_seed(stable_int(f"order/{self.seed}/{epoch}/{pass_}") % 2**63)
+        if self.lengths is None:
+            return torch.randperm(self.n, generator=generator).tolist()
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        return get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+
+    def __iter__(self):
+        (self._pass, skip), self._resume = self._resume or (self._next_pass, 0), None
+        self._next_pass, self._yielded = self._pass + 1, skip
+        for i in self.order(self.epoch, self._pass)[skip:]:
+            self._yielded += 1
+            yield i
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pass": self._pass, "yielded": self._yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self._resume = state["epoch"], (state["pass"], state["yielded"])
+        self._next_pass = state["pass"] + 1
+
+
+def train_loader(examples: list, batch_size: int, collate_fn, seed: int, num_workers: int = 0, grouped: bool = False):
+    """A training loader that resumes mid-epoch where it stopped: torchdata's ``StatefulDataLoader``
+    over ``examples`` in a :class:`SeededOrder` (by length when ``grouped``: the examples'
+    ``input_ids`` lengths). Its own generator seeds the worker processes, so iterating it never
+    draws from the global RNG that dropout uses."""
+    import torch
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    lengths = [len(e["input_ids"]) for e in examples] if grouped else None
+    return StatefulDataLoader(
+        examples,
+        batch_size=batch_size,
+        sampler=SeededOrder(len(examples), seed, lengths, batch_size),
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def eval_loader(examples: list, batch_size: int, collate_fn, num_workers: int = 0):
+    """A validation loader: ``examples`` in order, drawing nothing from the global RNG (its own
+    generator), so validating between training steps leaves the training's RNG as it was."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        examples,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        generator=torch.Generator().manual_seed(0),
+    )
 
 
 def fit_and_export(ctx: "TrainContext", module, datamodule, model, tokenizer, prefix: str = "model.") -> tuple[Path, dict[str, Any]]:

@@ -277,7 +277,7 @@ def test_pairwise_prm_learns_to_rank_the_legal_first_step_above_the_illegal_sibl
             f"data={data}",
             f"out_dir={tmp_path / 'run'}",
             *TINY,
-            "trainer.max_steps=30",
+            "trainer.max_steps=40",
             "trainer.log_every_n_steps=1",
             "trainer.enable_progress_bar=false",
             "optimizer.lr=3e-3",
@@ -289,7 +289,7 @@ def test_pairwise_prm_learns_to_rank_the_legal_first_step_above_the_illegal_sibl
     with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("train/pair_loss")]
     pair_losses = [float(r["train/pair_loss"]) for r in rows]
-    assert len(pair_losses) == 30 and sum(pair_losses[-5:]) / 5 < 0.5 * pair_losses[0]
+    assert len(pair_losses) == 40 and sum(pair_losses[-5:]) / 5 < 0.5 * pair_losses[0]
     assert float(rows[-1]["train/pair_accuracy"]) == 1.0
 
 

@@ -118,3 +118,38 @@ def test_ema_decay_outside_zero_to_one_is_one_line(compose, tmp_path):
     assert not (tmp_path / "run").exists()  # refused before the run directory or its settings.json is written
     with pytest.raises(QstarError, match="trainer.ema_decay with trainer.strategy=fsdp: weight averaging needs whole parameters"):
         TrainerConfig(strategy="fsdp", ema_decay=0.99)
+
+
+@pytest.mark.parametrize("order", ["shuffled", "grouped by length"])
+def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_weights(compose, tmp_path, monkeypatch, order):
+    """The stateful loaders and the checkpointed RNG states: a run that crashed mid-epoch (its last
+    checkpoint at step 4 of a 12-step epoch) and was resumed logs the same losses from there and
+    ends with weights equal, bit for bit, to those of a run never interrupted, dropout on."""
+    from qstar.lightning_parts import FinalCheckpoint
+
+    args = TINY + ["model.arch.dropout=0.1", "optimizer.batch_size=16", "trainer.max_steps=24", "trainer.checkpoint_every_n_steps=4"]
+    if order == "grouped by length":
+        args.append("optimizer.group_by_length=true")
+    commands.train(compose("train", args + [f"out_dir={tmp_path / 'whole'}"]))
+
+    def crash(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == 6:  # after the checkpoint of step 4, mid-epoch
+            raise RuntimeError("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(FinalCheckpoint, "on_train_batch_start", crash, raising=False)
+        with pytest.raises(RuntimeError, match="killed"):
+            commands.train(compose("train", args + [f"out_dir={tmp_path / 'cut'}"]))
+    cut = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    at_crash = torch.load(cut, map_location="cpu", weights_only=True)
+    assert at_crash["global_step"] == 4 and at_crash["epoch"] == 0  # mid-epoch: the first epoch had not ended
+    commands.train(compose("train", args + [f"out_dir={tmp_path / 'cut'}", "resume=true"]))
+
+    whole, resumed = (
+        torch.load(tmp_path / d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True) for d in ("whole", "cut")
+    )
+    assert whole["global_step"] == resumed["global_step"] == 24
+    assert whole["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"] >= 1  # and the runs went on past an epoch's end
+    assert train_losses(tmp_path / "cut") == train_losses(tmp_path / "whole")
+    for name, weight in whole["state_dict"].items():
+        assert torch.equal(weight, resumed["state_dict"][name]), name

@@ -8,12 +8,11 @@ import copy
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from qstar.errors import QstarError
 from qstar.labels import read_label_records  # noqa: F401 - kept importable here
 from qstar.seeding import stable_int
-from qstar.training import adamw_warmup_cosine
+from qstar.training import adamw_warmup_cosine, eval_loader, train_loader
 
 from . import DPOConfig, DPOOptimizer, step_pairs  # noqa: F401 - the configs and light helpers live in the package
 
@@ -148,14 +147,11 @@ class PairDataModule(L.LightningDataModule):
         if not self.train_set:
             raise QstarError("no preference pair fits the model's context: lower optimizer.margin or use a longer-context model")
 
-    def _loader(self, data, shuffle):
-        pad_id = self.tok.pad_token_id
-        return DataLoader(
-            data, batch_size=self.cfg.batch_size, shuffle=shuffle, num_workers=self.cfg.num_workers, collate_fn=lambda b: collate(b, pad_id)
-        )
+    def _collate(self, batch):
+        return collate(batch, self.tok.pad_token_id)
 
     def train_dataloader(self):
-        return self._loader(self.train_set, True)
+        return train_loader(self.train_set, self.cfg.batch_size, self._collate, self.seed, self.cfg.num_workers)
 
     def val_dataloader(self):
-        return self._loader(self.val_set or self.train_set[:1], False)
+        return eval_loader(self.val_set or self.train_set[:1], self.cfg.batch_size, self._collate, self.cfg.num_workers)

@@ -12,16 +12,12 @@ import lightning as L
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from transformers import LogitsProcessor
 
 from qstar.errors import QstarError
 from qstar.models import check_model_path
 from qstar.seeding import stable_int
-from qstar.training import (
-    adamw_warmup_cosine,
-    whole_parameters,
-)
+from qstar.training import adamw_warmup_cosine, eval_loader, train_loader, whole_parameters
 from qstar_hf import HFExpander
 
 from . import HEADS_FILE, META_FILE, ILQLConfig, ILQLExpanderConfig, ILQLOptimizer, transitions  # noqa: F401 - the configs and light helpers live in the package
@@ -154,20 +150,14 @@ class EpisodeDataModule(L.LightningDataModule):
         self.train_set = [e for e, h in zip(self.episodes, held) if not h] or self.episodes
         self.val_set = [e for e, h in zip(self.episodes, held) if h] or self.episodes[:1]
 
-    def _loader(self, data, shuffle):
-        return DataLoader(
-            data,
-            batch_size=self.cfg.batch_size,
-            shuffle=shuffle,
-            num_workers=self.cfg.num_workers,
-            collate_fn=lambda b: collate(b, self.pad_id),
-        )
+    def _collate(self, batch):
+        return collate(batch, self.pad_id)
 
     def train_dataloader(self):
-        return self._loader(self.train_set, True)
+        return train_loader(self.train_set, self.cfg.batch_size, self._collate, self.seed, self.cfg.num_workers)
 
     def val_dataloader(self):
-        return self._loader(self.val_set, False)
+        return eval_loader(self.val_set, self.cfg.batch_size, self._collate, self.cfg.num_workers)
 
 
 def save_heads(heads: dict[str, torch.Tensor], cfg: ILQLConfig, dest: Path) -> None:

@@ -43,7 +43,7 @@ class RewardTrainConfig(OptimizerConfig):
     # steps that share every step before them, up to 2 best against 2 worst per parent (0 = pointwise BCE only)
     pool_states: bool = False  # PRM: each step leaving a task state learns the mean rollout outcome of every labelled step
     # leaving that state, in the whole file (a transposition table over the labels; needs "states", written by qstar label)
-    group_by_length: bool = False  # batches of paths of similar length (transformers' LengthGroupedSampler, as its Trainer's
+    group_by_length: bool = False  # batches of paths of similar length (transformers' length-grouped order, as its Trainer's
     # group_by_length): less padding, so faster epochs; the shuffle is then within mega-batches of up to 50 batches
 
     def __post_init__(self):

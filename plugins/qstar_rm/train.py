@@ -11,17 +11,17 @@ and stored in its ``config.json`` (:func:`store_threshold`).
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC
 
 from qstar.errors import QstarError
 from qstar.files import atomic_write_text
 from qstar.metrics import first_error_threshold
-from qstar.training import adamw_warmup_cosine, fit_and_export, is_global_zero, length_grouped_sampler
+from qstar.training import adamw_warmup_cosine, eval_loader, fit_and_export, is_global_zero, train_loader
 
 from .data import StepExample, backed_up, outcome_only, read_examples, sibling_pairs, split_groups
 from .model import build_reward_model, encode, max_length, pad
@@ -84,27 +84,23 @@ class RewardDataModule(L.LightningDataModule):
                     "label trees that branch (qstar search, then qstar label), or set optimizer.pairwise=0"
                 )
 
-    def _loader(self, data, shuffle, collate_fn=collate, sampler=None):
-        pad_id = self.tok.pad_token_id
-        return DataLoader(
-            data,
-            batch_size=self.cfg.batch_size,
-            shuffle=shuffle and sampler is None,
-            sampler=sampler,
-            num_workers=self.cfg.num_workers,
-            collate_fn=lambda b: collate_fn(b, pad_id),
-        )
-
     def train_dataloader(self):
-        sampler = length_grouped_sampler(self.cfg.group_by_length, self.cfg.batch_size, self.train_set)
-        points = self._loader(self.train_set, True, sampler=sampler)
+        pad_id, cfg = self.tok.pad_token_id, self.cfg
+        points = train_loader(
+            self.train_set, cfg.batch_size, partial(collate, pad_id=pad_id), self.seed, cfg.num_workers, cfg.group_by_length
+        )
         if not self.pair_set:
             return points
         # Lightning's CombinedLoader, max_size_cycle: a batch of each per step
-        return {"points": points, "pairs": self._loader(self.pair_set, True, collate_pairs)}
+        return {
+            "points": points,
+            "pairs": train_loader(self.pair_set, cfg.batch_size, partial(collate_pairs, pad_id=pad_id), self.seed + 1, cfg.num_workers),
+        }
 
     def val_dataloader(self):
-        return self._loader(self.val_set or self.train_set, False)
+        return eval_loader(
+            self.val_set or self.train_set, self.cfg.batch_size, partial(collate, pad_id=self.tok.pad_token_id), self.cfg.num_workers
+        )
 
 
 class RewardModule(L.LightningModule):

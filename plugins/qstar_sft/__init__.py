@@ -36,7 +36,7 @@ class SFTConfig(OptimizerConfig):
     source: str = "auto"  # auto (data= trees: chosen right paths, else gold) | gold | random-legal (no solution shown) | right-paths (every right leaf)
     legal_steps: bool = False  # paths from data= trees: keep one only if the task's rules accept every step, not just its answer
     replay_legal: int = 0  # per train problem, this many random legal trajectories (none reaching the goal: what P0 learned from) trained on beside the rest
-    group_by_length: bool = False  # batches of trajectories of similar length (transformers' LengthGroupedSampler, as its Trainer's
+    group_by_length: bool = False  # batches of trajectories of similar length (transformers' length-grouped order, as its Trainer's
     # group_by_length): less padding, so faster epochs; the shuffle is then within mega-batches of up to 50 batches
 
     def __post_init__(self):

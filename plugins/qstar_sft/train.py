@@ -7,10 +7,9 @@ import random
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
 from qstar.errors import QstarError
-from qstar.training import TrainContext, adamw_warmup_cosine, length_grouped_sampler
+from qstar.training import TrainContext, adamw_warmup_cosine, eval_loader, train_loader
 
 from . import SOURCES, RFTConfig, SFTConfig, SFTOptimizer, legal_path, right_paths, trajectories  # noqa: F401 - the configs and light helpers live in the package
 
@@ -79,21 +78,16 @@ class StepDataModule(L.LightningDataModule):
         if not self.train_set:
             raise QstarError("no trajectory to train on: the trees hold no right answer (optimizer.source=right-paths)")
 
-    def _loader(self, data, shuffle, sampler=None):
-        return DataLoader(
-            data,
-            batch_size=self.cfg.batch_size,
-            shuffle=shuffle and sampler is None,
-            sampler=sampler,
-            num_workers=self.cfg.num_workers,
-            collate_fn=lambda b: collate(b, self.tokenizer.pad_token_id),
-        )
+    def _collate(self, batch):
+        return collate(batch, self.tokenizer.pad_token_id)
 
     def train_dataloader(self):
-        return self._loader(self.train_set, True, length_grouped_sampler(self.cfg.group_by_length, self.cfg.batch_size, self.train_set))
+        return train_loader(
+            self.train_set, self.cfg.batch_size, self._collate, self.ctx.seed, self.cfg.num_workers, self.cfg.group_by_length
+        )
 
     def val_dataloader(self):
-        return self._loader(self.val_set, False)
+        return eval_loader(self.val_set, self.cfg.batch_size, self._collate, self.cfg.num_workers)
 
 
 class CausalLMModule(L.LightningModule):
