@@ -611,3 +611,40 @@ def test_compare_replays_best_of_n_exactly_and_writes_table_json_and_png(tiny_pr
         assert result["setting"] == "learned"
         assert result["solved"] == rows[(method, 3)]["solved"], method
         assert result["generated_tokens_per_problem"] == rows[(method, 3)]["generated_tokens_per_problem"]
+
+
+def test_a_pairwise_prm_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_weights(tmp_path, compose, monkeypatch):
+    """Both of the PRM's loaders resume where they stood: the points and the sibling pairs, which
+    Lightning cycles within an epoch (each pass in a new order); dropout on."""
+    from qstar import commands
+    from qstar.lightning_parts import FinalCheckpoint
+
+    data = game24_labels(tmp_path / "labels.jsonl")
+    args = ["optimizer=prm", "optimizer.pairwise=1.0", f"data={data}", *TINY, "model.arch.dropout=0.1", "optimizer.batch_size=4"]
+    args += [
+        "trainer.max_steps=12",
+        "trainer.checkpoint_every_n_steps=4",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+    ]
+    commands.train(compose("train", [*args, f"out_dir={tmp_path / 'whole'}"]))
+
+    def crash(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == 6:
+            raise RuntimeError("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(FinalCheckpoint, "on_train_batch_start", crash, raising=False)
+        with pytest.raises(RuntimeError, match="killed"):
+            commands.train(compose("train", [*args, f"out_dir={tmp_path / 'cut'}"]))
+    at_crash = torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    progress = at_crash["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
+    assert at_crash["global_step"] == 4 and at_crash["epoch"] == 1 and progress == 1  # a batch into the second epoch
+    commands.train(compose("train", [*args, f"out_dir={tmp_path / 'cut'}", "resume=true"]))
+
+    whole, resumed = (
+        torch.load(tmp_path / d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True) for d in ("whole", "cut")
+    )
+    assert whole["global_step"] == resumed["global_step"] == 12
+    for name, weight in whole["state_dict"].items():
+        assert torch.equal(weight, resumed["state_dict"][name]), name
