@@ -153,3 +153,24 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_runs_wei
     assert train_losses(tmp_path / "cut") == train_losses(tmp_path / "whole")
     for name, weight in whole["state_dict"].items():
         assert torch.equal(weight, resumed["state_dict"][name]), name
+
+
+def test_a_kl_anchor_keeps_the_policy_near_its_start_and_stays_out_of_the_checkpoint(compose, tmp_path):
+    """optimizer.kl_anchor=β: the same fine-tuning with a strong anchor ends nearer the start model
+    (a smaller KL to it) than with a weak one, and the frozen anchor is not saved."""
+    from qstar.errors import QstarError
+    from qstar_sft import SFTConfig
+
+    kls = {}
+    for beta in (0.01, 10.0):
+        out = tmp_path / f"beta-{beta}"
+        commands.train(compose("train", TINY + ["trainer.max_steps=16", f"optimizer.kl_anchor={beta}", f"out_dir={out}"]))
+        with open(out / "logs" / "metrics.csv") as f:
+            kl = [float(r["train/kl"]) for r in csv.DictReader(f) if r.get("train/kl")]
+        assert len(kl) == 16 and kl[0] < 1e-3  # the anchor is the model as training starts
+        kls[beta] = sum(kl[-4:]) / 4
+        ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        assert not any(k.startswith("ref.") for k in ckpt["state_dict"])
+    assert kls[10.0] < 0.5 * kls[0.01], kls
+    with pytest.raises(QstarError, match=r"optimizer.kl_anchor=-1.0: use 0 \(off\) or a positive weight of the KL term"):
+        SFTConfig(kl_anchor=-1.0)

@@ -38,9 +38,12 @@ class SFTConfig(OptimizerConfig):
     replay_legal: int = 0  # per train problem, this many random legal trajectories (none reaching the goal: what P0 learned from) trained on beside the rest
     group_by_length: bool = False  # batches of trajectories of similar length (transformers' length-grouped order, as its Trainer's
     # group_by_length): less padding, so faster epochs; the shuffle is then within mega-batches of up to 50 batches
+    kl_anchor: float = 0.0  # weight of KL(policy || the model training starts from, frozen) on every trained token: keeps it near its start
 
     def __post_init__(self):
         super().__post_init__()
+        if self.kl_anchor < 0:
+            raise QstarError(f"optimizer.kl_anchor={self.kl_anchor}: use 0 (off) or a positive weight of the KL term")
         if self.source not in SOURCES:
             raise QstarError(f"optimizer.source={self.source!r}: choose {', '.join(SOURCES)}")
         if self.val_by not in VAL_BY:

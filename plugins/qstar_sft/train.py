@@ -3,6 +3,7 @@ module (loaded when a run trains, not when the plugin is imported)."""
 
 from __future__ import annotations
 
+import copy
 import random
 
 import lightning as L
@@ -90,26 +91,73 @@ class StepDataModule(L.LightningDataModule):
         return eval_loader(self.val_set, self.cfg.batch_size, self._collate, self.cfg.num_workers)
 
 
+def anchor_kl(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean KL(π ‖ π_ref) of the next-token distributions over the vocabulary, at the positions that
+    predict a trained token (``labels`` not -100, shifted as the causal LM loss shifts them)."""
+    at = labels[:, 1:] != -100
+    logp = torch.log_softmax(logits[:, :-1][at].float(), -1)
+    logq = torch.log_softmax(ref_logits[:, :-1][at].float(), -1)
+    return (logp.exp() * (logp - logq)).sum(-1).mean()
+
+
 class CausalLMModule(L.LightningModule):
-    """Next-token cross-entropy with AdamW and linear warm-up then cosine decay."""
+    """Next-token cross-entropy with AdamW and linear warm-up then cosine decay.
+
+    With ``kl_anchor=β`` the loss adds β·KL(π ‖ π_start) on the trained tokens, π_start a frozen
+    copy of the model as training starts: the KL penalty towards the initial policy of KL-control
+    (Jaques et al., 2017) and of RLHF (Ziegler et al., 2019), here beside the fine-tuning loss, so
+    that a policy fine-tuned on a few right paths a problem stays near the start policy elsewhere."""
 
     def __init__(self, model, cfg: SFTConfig):
         super().__init__()
         self.model, self.cfg = model, cfg
+        if cfg.kl_anchor:
+            self.ref = copy.deepcopy(model).eval()
+            for p in self.ref.parameters():
+                p.requires_grad_(False)
 
     def forward(self, **batch):
         return self.model(**batch)
 
+    def _losses(self, batch):
+        out = self.model(**batch)
+        if not self.cfg.kl_anchor:
+            return out.loss, None
+        with torch.no_grad():
+            ref_logits = self.ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return out.loss, anchor_kl(out.logits, ref_logits, batch["labels"])
+
     def training_step(self, batch, batch_idx):
-        loss = self.model(**batch).loss
+        loss, kl = self._losses(batch)
+        if kl is not None:
+            self.log("train/kl", kl, sync_dist=True)
+            loss = loss + self.cfg.kl_anchor * kl
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self.log("val/loss", self.model(**batch).loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        # val/loss stays the cross-entropy alone, comparable across anchors (it picks the best checkpoint)
+        loss, kl = self._losses(batch)
+        n = batch["input_ids"].shape[0]
+        self.log("val/loss", loss, prog_bar=True, batch_size=n)
+        if kl is not None:
+            self.log("val/kl", kl, batch_size=n)
+
+    def state_dict(self, *args, **kwargs):
+        # the anchor is the start model, rebuilt from it on load: keep it out of checkpoints
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("ref.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        if not self.cfg.kl_anchor:
+            return super().load_state_dict(state_dict, strict=strict, **kwargs)
+        missing, unexpected = super().load_state_dict(state_dict, strict=False, **kwargs)
+        missing = [k for k in missing if not k.startswith("ref.")]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return missing, unexpected
 
     def configure_optimizers(self):
-        return adamw_warmup_cosine(self, self.cfg, self.model.parameters())
+        return adamw_warmup_cosine(self, self.cfg, self.model.parameters())  # the policy's only: the anchor stays frozen
 
 
 def load_or_build(model_cfg):
