@@ -21,13 +21,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    from filelock import FileLock
+
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # setuptools builds in the checkout's build/: two xdist workers building at once break each
+    # other's copy, so they take turns (the lock file sits in the temporary root they share)
+    with FileLock(tmp_path_factory.getbasetemp().parent / "qstar-wheel-build.lock"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stderr
     (whl,) = out.glob("qstar-*.whl")
     return whl
