@@ -125,3 +125,29 @@ def is_global_zero() -> bool:
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
     return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def frozen_copy(model):
+    """A frozen copy of ``model`` as it is now, in eval mode: the reference of a loss that keeps the
+    trained model near its start (DPO's π_ref, the KL anchor's π_start)."""
+    import copy
+
+    ref = copy.deepcopy(model).eval()
+    ref.requires_grad_(False)
+    return ref
+
+
+class WithFrozenStart:
+    """Mixin for a LightningModule whose ``self.ref`` is a :func:`frozen_copy` of the start model.
+    The copy is rebuilt from the start model on every run, so it stays out of checkpoints, and
+    loading a checkpoint does not expect it back (while the module's own keys load strictly)."""
+
+    def state_dict(self, *args, **kwargs):
+        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("ref.")}
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        missing, unexpected = super().load_state_dict(state_dict, strict=False, **kwargs)
+        missing = [k for k in missing if not k.startswith("ref.")]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return missing, unexpected

@@ -174,3 +174,38 @@ def test_a_kl_anchor_keeps_the_policy_near_its_start_and_stays_out_of_the_checkp
     assert kls[10.0] < 0.5 * kls[0.01], kls
     with pytest.raises(QstarError, match=r"optimizer.kl_anchor=-1.0: use 0 \(off\) or a positive weight of the KL term"):
         SFTConfig(kl_anchor=-1.0)
+
+
+@pytest.mark.parametrize("optimizer", ["kl_anchor", "dpo"])
+def test_the_frozen_start_copy_stays_out_of_checkpoints_yet_a_checkpoint_of_another_model_does_not_load(optimizer):
+    """DPO's reference and the KL anchor are frozen copies of the start model, rebuilt on every run:
+    a checkpoint leaves them out and reloads without them, but a checkpoint whose own keys do not fit
+    the model is refused, never half-loaded."""
+    from qstar.models import ArchConfig, build_causal_lm, build_number_tokenizer
+
+    tok = build_number_tokenizer()
+    arch = ArchConfig(n_layer=1, n_embd=16, n_head=2)
+
+    def module():
+        if optimizer == "dpo":
+            from qstar_dpo import DPOConfig
+            from qstar_dpo.train import DPOModule
+
+            return DPOModule(build_causal_lm(tok, arch), DPOConfig())
+        from qstar_sft import SFTConfig
+        from qstar_sft.train import CausalLMModule
+
+        return CausalLMModule(build_causal_lm(tok, arch), SFTConfig(kl_anchor=1.0))
+
+    saved, fresh = module(), module()
+    state = saved.state_dict()
+    assert state and not any(k.startswith("ref.") for k in state)
+    fresh.load_state_dict(state)
+    for name, weight in fresh.state_dict().items():
+        assert torch.equal(weight, state[name]), name
+    assert not torch.equal(fresh.ref.transformer.wte.weight, fresh.model.transformer.wte.weight)  # the copy is of its own start
+    with pytest.raises(RuntimeError, match=r"checkpoint does not fit the model: missing \[\], unexpected \['model.extra'\]"):
+        fresh.load_state_dict({**state, "model.extra": torch.zeros(1)})
+    first = next(iter(state))
+    with pytest.raises(RuntimeError, match=rf"checkpoint does not fit the model: missing \['{first}'\]"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != first})

@@ -3,14 +3,13 @@ when a run trains, not when the plugin is imported)."""
 
 from __future__ import annotations
 
-import copy
-
 import lightning as L
 import torch
 import torch.nn.functional as F
 
 from qstar.errors import QstarError
 from qstar.labels import read_label_records  # noqa: F401 - kept importable here
+from qstar.lightning_parts import WithFrozenStart, frozen_copy
 from qstar.seeding import stable_int
 from qstar.training import adamw_warmup_cosine, eval_loader, train_loader
 
@@ -89,13 +88,11 @@ def dpo_loss(
     return {"loss": loss, "accuracy": (logits > 0).float().mean(), "margin": logits.mean()}
 
 
-class DPOModule(L.LightningModule):
+class DPOModule(WithFrozenStart, L.LightningModule):
     def __init__(self, policy, cfg: DPOConfig):
         super().__init__()
         self.model, self.cfg = policy, cfg
-        self.ref = copy.deepcopy(policy).eval()
-        for p in self.ref.parameters():
-            p.requires_grad_(False)
+        self.ref = frozen_copy(policy)
 
     def _loss(self, batch):
         lp = token_logprobs(self.model, batch)  # rows: chosen_0, rejected_0, chosen_1, …
@@ -120,13 +117,6 @@ class DPOModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, batch_size=n)
         self.log("val/reward_accuracy", acc, batch_size=n)
         self.log("val/reward_margin", margin, batch_size=n)
-
-    def state_dict(self, *args, **kwargs):
-        # the reference is the start policy, rebuilt from it on load: keep it out of checkpoints
-        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("ref.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
-        return super().load_state_dict(state_dict, strict=False, **kwargs)
 
     def configure_optimizers(self):
         return adamw_warmup_cosine(self, self.cfg, self.model.parameters())  # the policy's only: the reference stays frozen

@@ -3,13 +3,13 @@ module (loaded when a run trains, not when the plugin is imported)."""
 
 from __future__ import annotations
 
-import copy
 import random
 
 import lightning as L
 import torch
 
 from qstar.errors import QstarError
+from qstar.lightning_parts import WithFrozenStart, frozen_copy
 from qstar.training import TrainContext, adamw_warmup_cosine, eval_loader, train_loader
 
 from . import SOURCES, RFTConfig, SFTConfig, SFTOptimizer, legal_path, right_paths, trajectories  # noqa: F401 - the configs and light helpers live in the package
@@ -100,7 +100,7 @@ def anchor_kl(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tens
     return (logp.exp() * (logp - logq)).sum(-1).mean()
 
 
-class CausalLMModule(L.LightningModule):
+class CausalLMModule(WithFrozenStart, L.LightningModule):
     """Next-token cross-entropy with AdamW and linear warm-up then cosine decay.
 
     With ``kl_anchor=β`` the loss adds β·KL(π ‖ π_start) on the trained tokens, π_start a frozen
@@ -112,9 +112,7 @@ class CausalLMModule(L.LightningModule):
         super().__init__()
         self.model, self.cfg = model, cfg
         if cfg.kl_anchor:
-            self.ref = copy.deepcopy(model).eval()
-            for p in self.ref.parameters():
-                p.requires_grad_(False)
+            self.ref = frozen_copy(model)
 
     def forward(self, **batch):
         return self.model(**batch)
@@ -142,19 +140,6 @@ class CausalLMModule(L.LightningModule):
         self.log("val/loss", loss, prog_bar=True, batch_size=n)
         if kl is not None:
             self.log("val/kl", kl, batch_size=n)
-
-    def state_dict(self, *args, **kwargs):
-        # the anchor is the start model, rebuilt from it on load: keep it out of checkpoints
-        return {k: v for k, v in super().state_dict(*args, **kwargs).items() if not k.startswith("ref.")}
-
-    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
-        if not self.cfg.kl_anchor:
-            return super().load_state_dict(state_dict, strict=strict, **kwargs)
-        missing, unexpected = super().load_state_dict(state_dict, strict=False, **kwargs)
-        missing = [k for k in missing if not k.startswith("ref.")]
-        if strict and (missing or unexpected):
-            raise RuntimeError(f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        return missing, unexpected
 
     def configure_optimizers(self):
         return adamw_warmup_cosine(self, self.cfg, self.model.parameters())  # the policy's only: the anchor stays frozen
