@@ -28,8 +28,9 @@ for i in $(seq "$RUNS"); do
     t0=$(date +%s.%N)
     PYTHONPATH=$path python -m qstar.cli train "${ARGS[@]}" out_dir="$WORK/$side-$i" > "$WORK/$side-$i.log" 2>&1 || { tail -3 "$WORK/$side-$i.log"; exit 1; }
     t1=$(date +%s.%N)
-    echo "$side run $i: $(python -c "print(f'{$t1 - $t0:.1f}')") s"
-    echo "$side $(python -c "print($t1 - $t0)")" >> "$WORK/times"
+    secs=$(python -c "print(f'{$t1 - $t0:.1f}')")
+    echo "$side run $i: $secs s"
+    echo "$side $secs" >> "$WORK/times"
   done
 done
 python - "$WORK/times" "$REV" <<'PY'

@@ -4,6 +4,7 @@ built, since importing Lightning is slow."""
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -130,8 +131,6 @@ def is_global_zero() -> bool:
 def frozen_copy(model):
     """A frozen copy of ``model`` as it is now, in eval mode: the reference of a loss that keeps the
     trained model near its start (DPO's π_ref, the KL anchor's π_start)."""
-    import copy
-
     ref = copy.deepcopy(model).eval()
     ref.requires_grad_(False)
     return ref
