@@ -134,7 +134,7 @@ def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, t
     loop = Loop(compose("loop", ["optimizer=rft", *overrides, f"out_dir={tmp_path}"]))
     for r in (1, 2):
         with pytest.raises(KeyboardInterrupt):
-            loop.round(r, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+            loop.round(r, "pkg://qstar_game24/p0", ["pkg://qstar_game24/prm0"])
         (tmp_path / f"round-{r}" / "search" / "results.json").write_text(json.dumps({"searched": ["a", "b"], "covered": ["a"]}))
     first, second = calls
     # round 1 searches every puzzle with the evaluation's search; round 2 the uncovered ones, exploring
@@ -142,7 +142,7 @@ def test_explore_overrides_reach_the_search_of_uncovered_puzzles_only(compose, t
     assert not any(a.startswith("exclude=") for a in first)
     assert second.index("search.k=8") + 1 == second.index("expander.temperature=1.5") == second.index("search.k=16") - 1
     assert f"exclude={tmp_path / 'round-2' / 'covered-before.txt'}" in second
-    loop.evaluate(2, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+    loop.evaluate(2, "pkg://qstar_game24/p0", ["pkg://qstar_game24/prm0"])
     evals = [c for c in calls[2:] if c[0] == "eval"]
     assert len(evals) == 2 and "search.k=8" in evals[1]
     assert not any("expander.temperature=1.5" in c or "search.k=16" in c for c in evals)
@@ -170,7 +170,7 @@ def test_policy_rollouts_trains_rft_on_the_label_stages_grown_trees(compose, tmp
     loop = Loop(compose("loop", ["optimizer=rft", "policy_rollouts=true", "policy_keep_rounds=true", f"out_dir={tmp_path}"]))
     for r in (1, 2):
         with pytest.raises(KeyboardInterrupt):
-            loop.round(r, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+            loop.round(r, "pkg://qstar_game24/p0", ["pkg://qstar_game24/prm0"])
     assert [c[0] for c in calls] == ["search", "label", "search", "label"] and "rollouts=true" in calls[1]
     assert loop.policy_data(2).read_text() == "round round-1\nround round-2\n"
     with pytest.raises(QstarError, match="policy_rollouts=true: optimizer=dpo trains on labels, not trees; use optimizer=rft"):
@@ -197,7 +197,7 @@ def test_sample_n_samples_whole_solutions_from_round_sample_from_on(compose, tmp
     loop = Loop(compose("loop", ["optimizer=rft", *overrides, f"out_dir={tmp_path}"]))
     for r in (1, 2):
         with pytest.raises(KeyboardInterrupt):
-            loop.round(r, "pkg://qstar_game24/p0", "pkg://qstar_game24/prm0")
+            loop.round(r, "pkg://qstar_game24/p0", ["pkg://qstar_game24/prm0"])
     first, second = calls
     assert "search=tot-bfs" in first and "search.k=8" in first and "search.n=2" not in first  # round 1: the tree search
     assert "search=best-of-n" in second and "search.n=2" in second and "expander.temperature=1.2" in second
@@ -230,7 +230,7 @@ def test_prm_from_policy_trains_the_policy_first_and_starts_the_prm_from_it(comp
     monkeypatch.setattr(qstar_loop, "_qstar", record)
     loop = Loop(compose("loop", ["optimizer=rft", f"prm_from={prm_from}", f"out_dir={tmp_path}"]))
     with pytest.raises(KeyboardInterrupt):
-        loop.round(2, "runs/x/round-1/policy/model", "runs/x/round-1/prm/model")
+        loop.round(2, "runs/x/round-1/policy/model", ["runs/x/round-1/prm/model"])
     stages = [s for s, _ in calls]
     trains = {s: a for s, a in calls if a[0] == "train"}
     init = next(a for a in trains["round-2/prm"] if a.startswith("model.name_or_path="))
@@ -246,3 +246,44 @@ def test_prm_from_policy_trains_the_policy_first_and_starts_the_prm_from_it(comp
     assert bad.stderr.strip() == (
         "qstar: error: prm_from='start': choose previous (continue the last round's PRM) or policy (start from the round's new policy)"
     )
+
+
+def test_prm_seeds_train_a_prm_per_seed_and_every_later_search_scores_with_their_ensemble(compose, tmp_path, monkeypatch):
+    import json
+
+    import qstar_loop
+    from qstar_loop import Loop
+
+    calls = []
+
+    def record(args, log, stage, launcher=None):
+        calls.append((stage, args))
+        out = _stage_out(args)
+        if stage.endswith("judge"):
+            raise KeyboardInterrupt  # stop the round at its judge
+        if args[0] == "eval":
+            (out / "results.json").write_text("{}")
+        (out / ("trees.jsonl" if args[0] == "search" else "labels.jsonl")).write_text("")
+
+    monkeypatch.setattr(qstar_loop, "_qstar", record)
+    loop = Loop(compose("loop", ["optimizer=rft", "prm_seeds=3", "seed=5", f"out_dir={tmp_path}"]))
+    previous = ["runs/x/round-1/prm/model", "runs/x/round-1/prm-seed1/model", "runs/x/round-1/prm-seed2/model"]
+    with pytest.raises(KeyboardInterrupt):
+        loop.round(2, "runs/x/round-1/policy/model", previous)
+    args = dict(calls)
+    # the round's search scores with the previous round's three PRMs: the first, and the others as its ensemble
+    assert f"scorer.ensemble={json.dumps(previous[1:])}" in args["round-2/search"]
+    assert f"scorer.model={previous[0]}" in args["round-2/search"]
+    # one PRM per seed, each continuing the previous round's PRM of its seed
+    for k, stage in enumerate(["prm", "prm-seed1", "prm-seed2"]):
+        train = args[f"round-2/{stage}"]
+        assert f"seed={5 + k}" in train and f"model.name_or_path={previous[k]}" in train
+        assert not any(a.startswith("seed=") and a != f"seed={5 + k}" for a in train)
+    mine = [str(tmp_path / "round-2" / s / "model") for s in ("prm", "prm-seed1", "prm-seed2")]
+    for stage in ("eval-search", "judge"):  # the evaluation and the judge: this round's ensemble
+        assert f"scorer.model={mine[0]}" in args[f"round-2/{stage}"]
+        assert f"scorer.ensemble={json.dumps(mine[1:])}" in args[f"round-2/{stage}"]
+    assert not any(a.startswith("scorer.") for a in args["round-2/eval-greedy"])
+    bad = run_cli("loop", "prm_seeds=0", f"out_dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "qstar: error: prm_seeds=0: must be at least 1"

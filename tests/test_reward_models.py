@@ -648,3 +648,24 @@ def test_a_pairwise_prm_run_killed_mid_epoch_and_resumed_ends_with_the_uninterru
     assert whole["global_step"] == resumed["global_step"] == 12
     for name, weight in whole["state_dict"].items():
         assert torch.equal(weight, resumed["state_dict"][name]), name
+
+
+def test_an_ensemble_scores_each_step_with_its_members_mean_or_min_and_refuses_mixed_kinds():
+    task = Game24Task()
+    problem = task.parse_problem("4 9 10 13")
+    paths = [task.gold_trajectories(problem)[0][:i] for i in range(1, 4)] + [["13-9=5 (left: 4 5 10)"]]
+    problems = [problem] * len(paths)
+    one, other = "pkg://qstar_game24/prm", "pkg://qstar_game24/prm0"  # two PRMs trained apart
+    a = RewardScorer(RewardScorerConfig(model=one), task).score(problems, paths)
+    b = RewardScorer(RewardScorerConfig(model=other), task).score(problems, paths)
+    assert max(abs(x - y) for x, y in zip(a, b)) > 0.05  # the members disagree: the reduction shows
+    both = RewardScorer(RewardScorerConfig(model=one, ensemble=[other]), task)
+    assert both.score(problems, paths) == pytest.approx([(x + y) / 2 for x, y in zip(a, b)], abs=1e-6)
+    worst = RewardScorer(RewardScorerConfig(model=one, ensemble=[other], ensemble_reduce="min"), task)
+    assert worst.score(problems, paths) == pytest.approx([min(x, y) for x, y in zip(a, b)], abs=1e-6)
+    with pytest.raises(QstarError) as e:
+        RewardScorer(RewardScorerConfig(model=one, ensemble=["pkg://qstar_game24/orm"]), task)
+    assert str(e.value) == ("scorer.ensemble mixes reward model kinds (orm, prm): an ensemble's members must all be PRMs or all ORMs")
+    with pytest.raises(QstarError) as e:
+        RewardScorerConfig(ensemble_reduce="max")
+    assert str(e.value) == "scorer.ensemble_reduce='max': choose one of mean, min"

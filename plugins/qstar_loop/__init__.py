@@ -33,7 +33,10 @@ the previous round's PRM by default; ``prm_from=policy`` trains the policy first
 round's PRM from that new policy's backbone with a fresh value head instead, as the bundled PRM
 starts from the bundled policy (``conf/experiment/game24_prm.yaml``): a backbone that has just
 learned the round's right paths reads the steps the evaluation will score (with
-``prm_keep_rounds=true`` it then learns every round's labels from scratch). ``train_uncovered=true`` searches,
+``prm_keep_rounds=true`` it then learns every round's labels from scratch). ``prm_seeds=n`` trains
+n PRMs a round at seeds ``seed`` … ``seed + n − 1`` (``round-<r>/prm/``, ``round-<r>/prm-seed<k>/``),
+and every later search, the evaluation and the judge score with their ensemble (``scorer.ensemble``:
+the mean of their step values), against a PRM's dependence on its training seed. ``train_uncovered=true`` searches,
 from round 2 on, only the train puzzles no earlier round found a right path for (``qstar search
 exclude=``): the covered ones keep their paths in the kept rounds' data, and the round's time
 goes to what is still unsolved, searched with ``explore_overrides`` on top (a higher temperature:
@@ -108,6 +111,8 @@ class LoopConfig:
     )  # label files (TRL stepwise JSONL) added to every round's PRM data, e.g. the start PRM's own labels
     prm_keep_rounds: bool = False  # each round's PRM also trains on the labels of every earlier round
     prm_from: str = "previous"  # each round's PRM starts from: previous (the last one) | policy (the round's new policy, a new value head)
+    prm_seeds: int = 1  # PRMs trained per round, at seeds seed, seed+1, …; with more than one, the round's PRM is their ensemble
+    # (scorer.ensemble: the mean of their step values) in every later search, the evaluation and the judge
     policy_steps: int = 200  # policy training steps per round
     policy_from: str = "previous"  # each round's policy starts from: previous (the last round's) | start (start_policy: ReST-EM, STaR)
     policy_keep_rounds: bool = False  # each round's policy also trains on the data (trees or labels) of every earlier round
@@ -146,7 +151,7 @@ class LoopConfig:
             raise QstarError(
                 f"shard={self.shard} but shards={self.shards}: a worker's n must be the loop's shards (add shards={worker[1]})"
             )
-        for key in ("train_every", "label_n", "prm_steps", "policy_steps", "shards"):
+        for key in ("train_every", "label_n", "prm_steps", "prm_seeds", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
         if self.explore_overrides and not self.train_uncovered:
@@ -310,13 +315,19 @@ class Loop:
         return info
 
     @staticmethod
+    def prm_args(prms: list[str]) -> list[str]:
+        """``scorer=prm`` with the round's PRM: one model, or (``prm_seeds`` > 1) the first seed's
+        with the others as its ensemble."""
+        return ["scorer=prm", f"scorer.model={prms[0]}", *([f"scorer.ensemble={json.dumps(prms[1:])}"] if len(prms) > 1 else [])]
+
+    @staticmethod
     def policy_args(policy: str) -> list[str]:
         """The policy's checkpoint, and ``expander=ilql`` when it carries ILQL heads (then its
         samples are Q-guided, in search, labelling and evaluation alike)."""
         ilql = (Path(resolve_path(policy)) / "ilql_heads.safetensors").is_file()
         return [f"model.name_or_path={policy}", *(["expander=ilql"] if ilql else [])]
 
-    def evaluate(self, r: int, policy: str, prm: str) -> dict:
+    def evaluate(self, r: int, policy: str, prm: list[str]) -> dict:
         c = self.cfg
         split = [f"split={c.eval_split}", f"limit={c.eval_limit}", *c.generate_overrides, *self.policy_args(policy)]
         greedy = self.stage(
@@ -342,8 +353,7 @@ class Loop:
                 *self.common,
                 *split,
                 "search=tot-bfs",
-                "scorer=prm",
-                f"scorer.model={prm}",
+                *self.prm_args(prm),
                 "setting=learned",
                 *c.search_overrides,
                 *self.track_eval,
@@ -354,7 +364,7 @@ class Loop:
         judged = self.stage(
             r,
             "judge",
-            ["judge", *task_args, f"data={self.out / f'round-{r}' / 'eval-search' / 'trees.jsonl'}", "scorer=prm", f"scorer.model={prm}"],
+            ["judge", *task_args, f"data={self.out / f'round-{r}' / 'eval-search' / 'trees.jsonl'}", *self.prm_args(prm)],
         )
         return {
             "greedy": greedy["results"],
@@ -433,7 +443,7 @@ class Loop:
                     searched |= set(info.get("searched", []))
         return covered, searched
 
-    def round(self, r: int, policy: str, prm: str) -> tuple[str, str, dict]:
+    def round(self, r: int, policy: str, prm: list[str]) -> tuple[str, list[str], dict]:
         c = self.cfg
         d = self.out / f"round-{r}"
         subset = [f"split={c.train_split}", f"every={c.train_every}", f"limit={c.train_limit}"]
@@ -444,7 +454,7 @@ class Loop:
             # No PRM ranks them: what is sampled is the policy's own distribution.
             how = ["search=best-of-n", f"search.n={c.sample_n}", "search.select=majority", "~scorer", *c.sample_overrides]
         else:
-            how = ["search=tot-bfs", "scorer=prm", f"scorer.model={prm}", "setting=learned", *c.search_overrides]
+            how = ["search=tot-bfs", *self.prm_args(prm), "setting=learned", *c.search_overrides]
         search = self.sharded(
             r,
             "search",
@@ -482,15 +492,16 @@ class Loop:
             )
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", *self.track_train]
-        new_policy, new_prm = str(d / "policy" / "model"), str(d / "prm" / "model")
+        new_policy, new_prm = str(d / "policy" / "model"), [str(d / self.prm_stage(k) / "model") for k in range(c.prm_seeds)]
 
-        def train_prm(init: str) -> dict:
+        def train_prm(init: str, k: int) -> dict:
             return self.stage(
                 r,
-                "prm",
+                self.prm_stage(k),
                 [
                     "train",
-                    *self.common,
+                    f"seed={c.seed + k}",
+                    *c.overrides,
                     "optimizer=prm",
                     "optimizer.target=hard",
                     f"model.name_or_path={init}",
@@ -524,12 +535,17 @@ class Loop:
                 ],
             )
 
+        # with prm_seeds > 1, PRM k continues the previous round's PRM k (the start PRM where there is none)
+        prm_init = (
+            [new_policy] * c.prm_seeds if c.prm_from == "policy" else [prm[k] if k < len(prm) else prm[0] for k in range(c.prm_seeds)]
+        )
         if c.prm_from == "policy":  # the PRM starts from the policy this round trains, so that comes first
             pol = train_policy()
-            prm_stage = train_prm(new_policy)
+            prms = [train_prm(init, k) for k, init in enumerate(prm_init)]
         else:
-            prm_stage = train_prm(prm)
+            prms = [train_prm(init, k) for k, init in enumerate(prm_init)]
             pol = train_policy()
+        prm_stage = {"wall_time": sum(x["wall_time"] for x in prms)}  # every seed's training, one after another
         ev = self.evaluate(r, new_policy, new_prm)
         stages = {"search": search, "label": label, "prm": prm_stage, "policy": pol}
         spent = {
@@ -540,22 +556,29 @@ class Loop:
         }
         return new_policy, new_prm, {**ev, **spent}
 
+    @staticmethod
+    def prm_stage(k: int) -> str:
+        """The directory of a round's PRM trained at seed ``seed + k``: ``prm`` for the first (as
+        with one seed), ``prm-seed<k>`` for the others."""
+        return "prm" if k == 0 else f"prm-seed{k}"
+
     # -- the loop -----------------------------------------------------------------------------
     def run_worker(self) -> str:
         """Worker ``shard=i/n``: this shard's search and label stages of the first round whose
         models exist and whose merged labels do not; returns what it did (and why it stopped)."""
         c = self.cfg
         self._start()
-        policy, prm = c.start_policy, c.start_prm
+        policy, prm = c.start_policy, [c.start_prm]
         for r in range(1, c.rounds + 1):
             if r > 1:
                 prev = self.out / f"round-{r - 1}"
-                if not all((prev / s / "done.json").exists() for s in ("prm", "policy")):
+                stages = ["policy", *(self.prm_stage(k) for k in range(c.prm_seeds))]
+                if not all((prev / s / "done.json").exists() for s in stages):
                     return (
                         f"round {r - 1}'s models are not trained yet: the driver (the same command without shard=) "
                         "trains them; then rerun this worker"
                     )
-                policy, prm = str(prev / "policy" / "model"), str(prev / "prm" / "model")
+                policy, prm = str(prev / "policy" / "model"), [str(prev / self.prm_stage(k) / "model") for k in range(c.prm_seeds)]
             if (self.out / f"round-{r}" / "label" / "done.json").exists():
                 continue
             try:
@@ -577,7 +600,7 @@ class Loop:
         # the round rows' tracking run; a rerun continues it and logs only the rounds not logged yet
         self.tracker = open_tracker(c.get("tracking"), self.out, resume=True)
         self.tracker.params(OmegaConf.to_container(c, resolve=True))
-        policy, prm = c.start_policy, c.start_prm
+        policy, prm = c.start_policy, [c.start_prm]
         start = self.evaluate(0, policy, prm)
         rows = [self._row(0, {**start, "stage_wall_time": {"eval": start["wall_time"]}}, 0, start["wall_time"])]
         for r in range(1, c.rounds + 1):
@@ -640,7 +663,13 @@ class Loop:
                 flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
                 flat |= {f"{k}/{sub}": x for k, v in row.items() if isinstance(v, dict) for sub, x in v.items()}
                 self.tracker.metrics({f"loop/{k}": v for k, v in flat.items()}, step=row["round"], key=f"round-{row['round']}")
-        start = {"start_policy": c.start_policy, "start_prm": c.start_prm, "policy_from": c.policy_from, "prm_from": c.prm_from}
+        start = {
+            "start_policy": c.start_policy,
+            "start_prm": c.start_prm,
+            "policy_from": c.policy_from,
+            "prm_from": c.prm_from,
+            "prm_seeds": c.prm_seeds,
+        }
         atomic_write_text(self.out / "rounds.json", json.dumps({"optimizer": self.optimizer, **start, "rounds": rows}, indent=2) + "\n")
         import matplotlib
 

@@ -22,6 +22,7 @@ from qstar.tree import Problem
 
 KINDS = ("prm", "orm")  # the reward model kinds: read at every step end, or at the path's end
 AGGREGATES = ("min", "prod", "last", "mean")
+ENSEMBLE_REDUCE = ("mean", "min")  # how an ensemble's step values become one: their mean, or the most doubtful member's
 
 
 # ------------------------------------------------------------------------------------ training
@@ -93,8 +94,12 @@ class RewardScorerConfig:
     dtype: str = "float32"  # torch dtype to load the weights in
     device: str = "cpu"  # where the reward model runs (cpu, cuda, ...)
     policy_weight: float = 0.0  # step score = PRM · π(step)^w: the policy's own probability of the step as a prior (0 = the PRM alone)
+    ensemble: list = field(default_factory=list)  # further reward models of the same kind, each scoring every step beside `model`
+    ensemble_reduce: str = "mean"  # one value per step from the members': mean (the ensemble's probability) | min (the most doubtful)
 
     def __post_init__(self):
+        if self.ensemble_reduce not in ENSEMBLE_REDUCE:
+            raise QstarError(f"scorer.ensemble_reduce={self.ensemble_reduce!r}: choose one of {', '.join(ENSEMBLE_REDUCE)}")
         if self.policy_weight < 0:
             raise QstarError(f"scorer.policy_weight={self.policy_weight}: use 0 (the PRM alone) or a positive weight")
         if self.aggregate not in AGGREGATES:
@@ -127,11 +132,25 @@ class RewardScorer:
         # path's log-probability (Q*, Wang et al. 2024). Both are learned signals: the setting
         # stays learned.
         self.policy_weight = cfg.policy_weight
-        model, tok = load_reward_model(cfg.model, cfg.dtype, cfg.device)
-        self.rm = RewardModel(model, tok, cfg.batch_size)
+        # An ensemble of reward models trained alike but from other seeds (Lakshminarayanan et al.,
+        # 2017, "Deep Ensembles": the mean of the members' probabilities; Coste et al., 2024,
+        # "Reward Model Ensembles Help Mitigate Overoptimization": the mean, or the worst case,
+        # min). Each member scores every step with its own tokenizer; one value per step comes out.
+        self.members = []
+        for name in [cfg.model, *cfg.ensemble]:
+            model, tok = load_reward_model(name, cfg.dtype, cfg.device)
+            self.members.append(RewardModel(model, tok, cfg.batch_size))
+        kinds = {m.kind for m in self.members}
+        if len(kinds) > 1:
+            raise QstarError(
+                f"scorer.ensemble mixes reward model kinds ({', '.join(sorted(kinds))}): an ensemble's members must all be PRMs or all ORMs"
+            )
+        self.rm = self.members[0]
         # the PRM's operating point, chosen on its own validation labels when it was trained
-        # (qstar_rm.train.store_threshold): what qstar judge names a wrong step below
-        self.threshold = model.config.qstar_reward.get("threshold")
+        # (qstar_rm.train.store_threshold): what qstar judge names a wrong step below. An
+        # ensemble's is the members' mean (for mean) or lowest (for min), as its values are.
+        points = [m.model.config.qstar_reward.get("threshold") for m in self.members]
+        self.threshold = None if None in points else (min(points) if cfg.ensemble_reduce == "min" else sum(points) / len(points))
 
     def score(self, problems: Sequence[Problem], paths: Sequence[Sequence[str]]) -> list[float]:
         keys = [(p.id, tuple(s)) for p, s in zip(problems, paths)]
@@ -145,7 +164,12 @@ class RewardScorer:
             for j in range(1, len(steps) + 1):
                 covered.setdefault((pid, steps[:j]), (len(runs), j - 1))
             runs.append(i)
-        values = self.rm.step_values([self.task.prompt(problems[i]) for i in runs], [list(keys[i][1]) for i in runs])
+        prompts, steps = [self.task.prompt(problems[i]) for i in runs], [list(keys[i][1]) for i in runs]
+        values = self.rm.step_values(prompts, steps)
+        if len(self.members) > 1:
+            each = [values] + [m.step_values(prompts, steps) for m in self.members[1:]]
+            reduce = min if self.cfg.ensemble_reduce == "min" else (lambda xs: sum(xs) / len(xs))
+            values = [[reduce(vs) for vs in zip(*rows)] for rows in zip(*each)]
         out = []
         for pid, steps in keys:
             if not steps:
