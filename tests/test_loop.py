@@ -287,3 +287,77 @@ def test_prm_seeds_train_a_prm_per_seed_and_every_later_search_scores_with_their
     bad = run_cli("loop", "prm_seeds=0", f"out_dir={tmp_path / 'bad'}")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "qstar: error: prm_seeds=0: must be at least 1"
+
+
+def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path, monkeypatch):
+    """recipes/loop_state.py: a run packed on one machine and unpacked on another reruns no
+    finished stage, and the round that was running goes on from its files."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import qstar_loop
+    from qstar_loop import Loop
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "loop_state.py"
+    run = tmp_path / "run"
+
+    def put(rel: str, text: str = "x\n"):
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text(text)
+
+    done = lambda **kw: json.dumps({"wall_time": 1.0, **kw})  # noqa: E731
+    ev = {"solved": 1, "problems": 2, "generated_tokens_per_problem": 3.0}
+    put("loop.yaml", "rounds: 2\n")
+    for r in (0, 1):
+        put(f"round-{r}/eval-greedy/done.json", done(results=ev))
+        put(f"round-{r}/eval-search/done.json", done(results=ev))
+        put(f"round-{r}/eval-search/trees.jsonl")
+        put(f"round-{r}/judge/done.json", done(judge={"step_auroc": 0.5}))
+    put("round-1/search/done.json", done(generated_tokens=5))
+    put("round-1/search/results.json", json.dumps({"covered": ["a"], "searched": ["a", "b"]}))
+    put("round-1/search/trees.jsonl")
+    put("round-1/label/done.json", done(generated_tokens=7))
+    for name in ("labels.jsonl", "rollouts.jsonl", "shard-0/labels.jsonl"):
+        put(f"round-1/label/{name}")
+    for stage in ("policy", "prm"):
+        put(f"round-1/{stage}/done.json", done())
+        put(f"round-1/{stage}/model/model.safetensors")
+        put(f"round-1/{stage}/checkpoints/last.ckpt")
+    put("round-2/search/log.txt")
+    put("round-2/search/trees.jsonl", '{"half": "done"}\n')  # a search cut short: resumes from its trees
+    put("round-2/policy/checkpoints/last.ckpt")  # a training stage cut short: starts again
+    put("round-2/policy/log.txt")
+
+    archive = tmp_path / "state" / "run.tar.xz"
+    pack = subprocess.run([sys.executable, str(recipe), "pack", str(run), str(archive)], capture_output=True, text=True)
+    assert pack.returncode == 0, pack.stderr
+    again = subprocess.run([sys.executable, str(recipe), "pack", str(run), str(archive)], capture_output=True, text=True)
+    assert (
+        again.returncode == 2 and again.stderr.strip() == f"{archive} exists: pick another archive name (an archive is never written over)"
+    )
+    dest = tmp_path / "elsewhere"
+    unpack = subprocess.run([sys.executable, str(recipe), "unpack", str(archive), str(dest)], capture_output=True, text=True)
+    assert unpack.returncode == 0, unpack.stderr
+    kept = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
+    assert "round-1/policy/model/model.safetensors" in kept and "round-1/label/rollouts.jsonl" in kept
+    assert "round-2/search/trees.jsonl" in kept
+    assert not {"round-1/search/trees.jsonl", "round-1/label/shard-0/labels.jsonl", "round-1/policy/checkpoints/last.ckpt"} & kept
+    assert not any(k.startswith("round-2/policy") for k in kept)
+    again = subprocess.run([sys.executable, str(recipe), "unpack", str(archive), str(dest)], capture_output=True, text=True)
+    assert again.returncode == 2 and again.stderr.strip() == f"{dest} exists: unpack into a new directory (a run is never written over)"
+
+    calls = []
+
+    def record(args, log, stage, launcher=None):
+        calls.append(stage)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qstar_loop, "_qstar", record)
+    loop = Loop(compose("loop", ["optimizer=rft", f"out_dir={dest}"]))
+    policy, prm, info = loop.round(1, "pkg://qstar_game24/p0", ["pkg://qstar_game24/prm0"])  # finished: nothing runs
+    assert calls == [] and info["coverage"] == {"covered": 1, "searched": 2}
+    with pytest.raises(KeyboardInterrupt):
+        loop.round(2, policy, prm)
+    assert calls == ["round-2/search"]  # the search that was cut short goes on

@@ -1,0 +1,129 @@
+"""Pack a ``qstar loop`` run into one archive that another checkout can resume from, and unpack it.
+
+A loop of several rounds outlives a session on a 2-core machine, and a fresh machine has no
+``runs/``. The archive holds what the loop reads again when it resumes, and nothing it can rebuild:
+
+- every finished stage's ``done.json`` (a rerun reads a finished stage's figures from it), the
+  ``results.json``, ``settings.json``, ``judge.json`` and ``budget.json`` beside it, ``loop.yaml``,
+  ``rounds.json``, ``rounds.png`` and every round's ``covered-before.txt``;
+- every round's merged labels and label-stage rollouts (``label/labels.jsonl``,
+  ``label/rollouts.jsonl``): the PRM and policy data of every later round join them;
+- the models of the newest finished round (``policy/model``, ``prm*/model``): the next round
+  searches, samples and labels with them;
+- of a round still running, every stage's files as they are (a search or label shard resumes from
+  its ``trees.jsonl`` or ``labels.jsonl``; a trained model is kept with its ``done.json``), but no
+  training checkpoint: an unfinished training stage starts again from the beginning.
+
+Searched trees of finished stages, earlier rounds' models and training checkpoints stay out (the
+diagnostic recipes that read them need the run itself). Nothing is written over: ``pack`` writes
+the archive whole or not at all and refuses an existing one; ``unpack`` refuses an existing
+directory.
+
+    python recipes/loop_state.py pack runs/loop-clean-ensemble state/loop-clean-ensemble.tar.xz
+    python recipes/loop_state.py unpack state/loop-clean-ensemble.tar.xz runs/loop-clean-ensemble
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+SMALL = {"done.json", "results.json", "settings.json", "judge.json", "budget.json", "covered-before.txt"}
+TOP = {"loop.yaml", "rounds.json", "rounds.png"}
+KEEP_DATA = {"labels.jsonl", "rollouts.jsonl"}  # of a finished label stage, directly in round-<r>/label/
+
+
+def fail(message: str):
+    """Bad input: one line naming the problem and the fix, exit code 2."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _round(path: Path) -> int | None:
+    name = path.parts[0] if path.parts else ""
+    return int(name.split("-", 1)[1]) if name.startswith("round-") and name.split("-", 1)[1].isdigit() else None
+
+
+def _finished(run: Path, r: int) -> bool:
+    """A round is finished when its judge (the last stage) is done."""
+    return (run / f"round-{r}" / "judge" / "done.json").is_file()
+
+
+def _is_model(rel: Path) -> bool:
+    """A file of a round's trained model: ``round-<r>/policy/model/…`` or ``round-<r>/prm…/model/…``."""
+    return len(rel.parts) >= 4 and rel.parts[2] == "model" and (rel.parts[1] == "policy" or rel.parts[1].startswith("prm"))
+
+
+def members(run: Path) -> list[Path]:
+    """The files of ``run`` the archive holds, relative to it (see the module docstring)."""
+    rounds = {r for p in run.glob("round-*") if (r := _round(Path(p.name))) is not None}
+    finished = {r for r in rounds if _finished(run, r)}
+    newest = max(finished, default=None)
+    out = []
+    for path in sorted(p for p in run.rglob("*") if p.is_file()):
+        rel = path.relative_to(run)
+        r = _round(rel)
+        if r is None:
+            keep = len(rel.parts) == 1 and rel.name in TOP
+        elif "checkpoints" in rel.parts:
+            keep = False
+        elif r not in finished:
+            # a round still running: its files as they are, but a training stage without done.json
+            # starts again (its checkpoints stay out), so none of it is kept
+            stage = run / rel.parts[0] / rel.parts[1]
+            training = rel.parts[1] == "policy" or rel.parts[1].startswith("prm")
+            keep = len(rel.parts) == 2 or not training or (stage.is_dir() and (stage / "done.json").is_file())
+        elif _is_model(rel):
+            keep = r == newest  # the next round starts from the newest finished round's models
+        else:
+            keep = rel.name in SMALL or rel.parts[1:] in {("label", n) for n in KEEP_DATA}
+        if keep:
+            out.append(rel)
+    return out
+
+
+def pack(run: Path, archive: Path) -> int:
+    if not (run / "loop.yaml").is_file():
+        fail(f"{run} has no loop.yaml: point pack at a qstar loop run's out_dir")
+    if archive.exists():
+        fail(f"{archive} exists: pick another archive name (an archive is never written over)")
+    files = members(run)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=archive.parent, suffix=".partial")
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:xz") as tar:
+            for rel in files:
+                tar.add(run / rel, arcname=str(rel), recursive=False)
+        os.replace(tmp, archive)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return len(files)
+
+
+def unpack(archive: Path, run: Path) -> int:
+    if run.exists():
+        fail(f"{run} exists: unpack into a new directory (a run is never written over)")
+    tmp = Path(tempfile.mkdtemp(dir=run.parent if run.parent.exists() else None, prefix=f".{run.name}."))
+    with tarfile.open(archive, "r:xz") as tar:
+        names = tar.getnames()
+        tar.extractall(tmp, filter="data")
+    run.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, run)
+    return len(names)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] not in ("pack", "unpack"):
+        fail("usage: python recipes/loop_state.py pack <run dir> <archive.tar.xz> | unpack <archive.tar.xz> <run dir>")
+    verb, a, b = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    if verb == "pack":
+        n = pack(a, b)
+        print(f"{b}: {n} files of {a}, {b.stat().st_size / 2**20:.1f} MiB")
+    else:
+        n = unpack(a, b)
+        print(f"{b}: {n} files from {a}")
