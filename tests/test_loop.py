@@ -284,6 +284,18 @@ def test_prm_seeds_train_a_prm_per_seed_and_every_later_search_scores_with_their
         assert f"scorer.model={mine[0]}" in args[f"round-2/{stage}"]
         assert f"scorer.ensemble={json.dumps(mine[1:])}" in args[f"round-2/{stage}"]
     assert not any(a.startswith("scorer.") for a in args["round-2/eval-greedy"])
+    # the evaluation's command runs as it is, with real models in place of the round's, on one puzzle
+    real = {
+        "limit=0": "limit=1",
+        f"model.name_or_path={tmp_path / 'round-2' / 'policy' / 'model'}": "model.name_or_path=pkg://qstar_game24/p0",
+        f"scorer.model={mine[0]}": "scorer.model=pkg://qstar_game24/prm0",
+        f"scorer.ensemble={json.dumps(mine[1:])}": 'scorer.ensemble=["pkg://qstar_game24/prm","pkg://qstar_game24/prm0"]',
+    }
+    command = [real.get(a, a) for a in args["round-2/eval-search"] if not a.startswith("out_dir=")]
+    assert len(set(command) & set(real.values())) == 4
+    proc = run_cli(*command, f"out_dir={tmp_path / 'real'}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "real" / "results.json").read_text())["problems"] == 1
     bad = run_cli("loop", "prm_seeds=0", f"out_dir={tmp_path / 'bad'}")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "qstar: error: prm_seeds=0: must be at least 1"
