@@ -417,7 +417,8 @@ class Engine:
         name = self.scorer.name
         # A step scored once in its path context keeps its score: it is never sent again.
         todo = list({id(n): (tree, n) for tree, r in batch for n in r.nodes if name not in n.scores}.values())
+        calls = getattr(self.scorer, "calls_per_step", 1)
         for (tree, node), s in zip(todo, score_steps(self.scorer, todo)):
             node.scores[name] = s
-            tree.budget.scorer_calls += 1
+            tree.budget.scorer_calls += calls  # an ensemble's members each score the step
         return [[node.scores[name] for node in r.nodes] for _, r in batch]

@@ -237,6 +237,8 @@ OPTIONAL: dict[str, dict[str, str]] = {
     },
     "scorer": {
         "lookahead": "bool, default False: a rule-based scorer with exact look-ahead makes the oracle setting",
+        "calls_per_step": "int, default 1: the models one step's score runs through (an ensemble of three PRMs: 3); "
+        "the budget's scorer_calls counts each",
         "aggregate": 'str, default "min": how step scores fold into a path score (min, prod, last, mean)',
         "policy_weight": "float, default 0: the step score is multiplied by π(step)^w, the policy's prior",
         "max_score": "float, default None (unbounded): no score exceeds it; a search that prunes at or above it is refused",

@@ -57,7 +57,7 @@ class Budget:
     expansions: int = 0  # nodes expanded (one prompt sent to the policy for k proposals)
     generated_tokens: int = 0
     prompt_tokens: int = 0  # prompt tokens the policy processed (not re-counted when cached)
-    scorer_calls: int = 0  # steps or paths scored
+    scorer_calls: int = 0  # steps or paths scored, once per model that scored them (an ensemble of 3 PRMs: 3 a step)
     wall_time: float = 0.0  # seconds
 
     def add(self, other: "Budget") -> None:

@@ -661,6 +661,11 @@ def test_an_ensemble_scores_each_step_with_its_members_mean_or_min_and_refuses_m
     assert max(abs(x - y) for x, y in zip(a, b)) > 0.05  # the members disagree: the reduction shows
     both = RewardScorer(RewardScorerConfig(model=one, ensemble=[other]), task)
     assert both.score(problems, paths) == pytest.approx([(x + y) / 2 for x, y in zip(a, b)], abs=1e-6)
+    # the budget counts a step once per member that scored it
+    tree = Tree(problem, task, NewlineSegmenter())
+    a1 = tree.add(tree.root, paths[0][0])
+    Engine(task, NewlineSegmenter(), expander=None, scorer=both)._score([(tree, Score([a1, tree.add(a1, paths[1][1])]))])
+    assert tree.budget.scorer_calls == 4
     worst = RewardScorer(RewardScorerConfig(model=one, ensemble=[other], ensemble_reduce="min"), task)
     assert worst.score(problems, paths) == pytest.approx([min(x, y) for x, y in zip(a, b)], abs=1e-6)
     with pytest.raises(QstarError) as e:

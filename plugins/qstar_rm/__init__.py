@@ -146,6 +146,7 @@ class RewardScorer:
                 f"scorer.ensemble mixes reward model kinds ({', '.join(sorted(kinds))}): an ensemble's members must all be PRMs or all ORMs"
             )
         self.rm = self.members[0]
+        self.calls_per_step = len(self.members)  # what a step's score costs, in the budget's scorer_calls
         # the PRM's operating point, chosen on its own validation labels when it was trained
         # (qstar_rm.train.store_threshold): what qstar judge names a wrong step below. An
         # ensemble's is the members' mean (for mean) or lowest (for min), as its values are.
