@@ -9,7 +9,8 @@ A loop of several rounds outlives a session on a 2-core machine, and a fresh mac
 - every round's merged labels and label-stage rollouts (``label/labels.jsonl``,
   ``label/rollouts.jsonl``): the PRM and policy data of every later round join them;
 - the models of the newest finished round (``policy/model``, ``prm*/model``): the next round
-  searches, samples and labels with them;
+  searches, samples and labels with them (its PRMs are left out where the next round reads none:
+  it samples from the policy and starts its PRMs from its new policy);
 - of a round still running, every stage's files as they are (a search or label shard resumes from
   its ``trees.jsonl`` or ``labels.jsonl``; a trained model is kept with its ``done.json``), but no
   training checkpoint: an unfinished training stage starts again from the beginning.
@@ -30,6 +31,8 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 SMALL = {"done.json", "results.json", "settings.json", "judge.json", "budget.json", "covered-before.txt"}
 TOP = {"loop.yaml", "rounds.json", "rounds.png"}
@@ -57,11 +60,23 @@ def _is_model(rel: Path) -> bool:
     return len(rel.parts) >= 4 and rel.parts[2] == "model" and (rel.parts[1] == "policy" or rel.parts[1].startswith("prm"))
 
 
+def _next_round_reads_prms(run: Path, newest: int | None) -> bool:
+    """Whether the round after ``newest`` loads ``newest``'s PRMs: not when it samples from the
+    policy (``sample_n``, from ``sample_from`` on: no PRM ranks the samples) and starts its own PRMs
+    from its new policy (``prm_from=policy``); then only the policy carries over."""
+    if newest is None:
+        return True
+    cfg = OmegaConf.to_container(OmegaConf.load(run / "loop.yaml"))
+    samples = bool(cfg.get("sample_n")) and newest + 1 >= cfg.get("sample_from", 2)
+    return not (samples and cfg.get("prm_from") == "policy")
+
+
 def members(run: Path) -> list[Path]:
     """The files of ``run`` the archive holds, relative to it (see the module docstring)."""
     rounds = {r for p in run.glob("round-*") if (r := _round(Path(p.name))) is not None}
     finished = {r for r in rounds if _finished(run, r)}
     newest = max(finished, default=None)
+    prms_read = _next_round_reads_prms(run, newest)
     out = []
     for path in sorted(p for p in run.rglob("*") if p.is_file()):
         rel = path.relative_to(run)
@@ -77,7 +92,8 @@ def members(run: Path) -> list[Path]:
             training = rel.parts[1] == "policy" or rel.parts[1].startswith("prm")
             keep = len(rel.parts) == 2 or not training or (stage.is_dir() and (stage / "done.json").is_file())
         elif _is_model(rel):
-            keep = r == newest  # the next round starts from the newest finished round's models
+            # the next round starts from the newest finished round's models (its PRMs only where it reads them)
+            keep = r == newest and (rel.parts[1] == "policy" or prms_read)
         else:
             keep = rel.name in SMALL or rel.parts[1:] in {("label", n) for n in KEEP_DATA}
         if keep:

@@ -307,6 +307,7 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
     import json
     import subprocess
     import sys
+    import tarfile
     from pathlib import Path
 
     import qstar_loop
@@ -359,6 +360,14 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
     assert not any(k.startswith("round-2/policy") for k in kept)
     again = subprocess.run([sys.executable, str(recipe), "unpack", str(archive), str(dest)], capture_output=True, text=True)
     assert again.returncode == 2 and again.stderr.strip() == f"{dest} exists: unpack into a new directory (a run is never written over)"
+    # a loop whose next round samples from the policy and starts its PRMs from it reads no earlier PRM: it stays out
+    put("loop.yaml", "rounds: 2\nsample_n: 64\nsample_from: 2\nprm_from: policy\n")
+    lean = tmp_path / "state" / "lean.tar.xz"
+    assert subprocess.run([sys.executable, str(recipe), "pack", str(run), str(lean)], capture_output=True).returncode == 0
+    with tarfile.open(lean) as tar:
+        names = set(tar.getnames())
+    assert "round-1/policy/model/model.safetensors" in names and "round-1/prm/model/model.safetensors" not in names
+    assert "round-1/prm/done.json" in names
 
     calls = []
 
