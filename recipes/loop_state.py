@@ -13,7 +13,8 @@ A loop of several rounds outlives a session on a 2-core machine, and a fresh mac
   it samples from the policy and starts its PRMs from its new policy);
 - of a round still running, every stage's files as they are (a search or label shard resumes from
   its ``trees.jsonl`` or ``labels.jsonl``; a trained model is kept with its ``done.json``), but no
-  training checkpoint: an unfinished training stage starts again from the beginning.
+  shard of a stage already merged, and no training checkpoint: an unfinished training stage starts
+  again from the beginning.
 
 Searched trees of finished stages, earlier rounds' models and training checkpoints stay out (the
 diagnostic recipes that read them need the run itself). Nothing is written over: ``pack`` writes
@@ -90,7 +91,8 @@ def members(run: Path) -> list[Path]:
             # starts again (its checkpoints stay out), so none of it is kept
             stage = run / rel.parts[0] / rel.parts[1]
             training = rel.parts[1] == "policy" or rel.parts[1].startswith("prm")
-            keep = len(rel.parts) == 2 or not training or (stage.is_dir() and (stage / "done.json").is_file())
+            merged = (stage / "done.json").is_file()
+            keep = len(rel.parts) == 2 or (not training and not (merged and rel.parts[2].startswith("shard-"))) or (training and merged)
         elif _is_model(rel):
             # the next round starts from the newest finished round's models (its PRMs only where it reads them)
             keep = r == newest and (rel.parts[1] == "policy" or prms_read)

@@ -360,6 +360,18 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
     assert not any(k.startswith("round-2/policy") for k in kept)
     again = subprocess.run([sys.executable, str(recipe), "unpack", str(archive), str(dest)], capture_output=True, text=True)
     assert again.returncode == 2 and again.stderr.strip() == f"{dest} exists: unpack into a new directory (a run is never written over)"
+    # a running round's merged stage keeps its merged files, not its shards
+    put("round-2/label/done.json", done(generated_tokens=1))
+    put("round-2/label/labels.jsonl")
+    put("round-2/label/shard-1/labels.jsonl")
+    sys.path.insert(0, str(recipe.parent))
+    try:
+        from loop_state import members
+    finally:
+        sys.path.remove(str(recipe.parent))
+    kept = {str(m) for m in members(run)}
+    assert "round-2/label/labels.jsonl" in kept and "round-2/label/shard-1/labels.jsonl" not in kept
+    assert "round-2/search/trees.jsonl" in kept
     # a loop whose next round samples from the policy and starts its PRMs from it reads no earlier PRM: it stays out
     put("loop.yaml", "rounds: 2\nsample_n: 64\nsample_from: 2\nprm_from: policy\n")
     lean = tmp_path / "state" / "lean.tar.xz"
