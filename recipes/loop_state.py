@@ -13,8 +13,10 @@ A loop of several rounds outlives a session on a 2-core machine, and a fresh mac
   it samples from the policy and starts its PRMs from its new policy);
 - of a round still running, every stage's files as they are (a search or label shard resumes from
   its ``trees.jsonl`` or ``labels.jsonl``; a trained model is kept with its ``done.json``), but no
-  shard of a stage already merged, and no training checkpoint: an unfinished training stage starts
-  again from the beginning.
+  shard of a stage already merged, no joined ``policy-data.jsonl`` or ``prm-data.jsonl`` (the loop
+  joins them again), no searched trees once labelled where the policy trains on the label stage's
+  rollouts, and no training checkpoint: an unfinished training stage starts again from the
+  beginning.
 
 Searched trees of finished stages, earlier rounds' models and training checkpoints stay out (the
 diagnostic recipes that read them need the run itself). Nothing is written over: ``pack`` writes
@@ -37,6 +39,7 @@ from omegaconf import OmegaConf
 
 SMALL = {"done.json", "results.json", "settings.json", "judge.json", "budget.json", "covered-before.txt"}
 TOP = {"loop.yaml", "rounds.json", "rounds.png"}
+JOINED = {"policy-data.jsonl", "prm-data.jsonl"}  # a round's data, joined once from every round's files: rebuilt on resume
 KEEP_DATA = {"labels.jsonl", "rollouts.jsonl"}  # of a finished label stage, directly in round-<r>/label/
 
 
@@ -78,6 +81,14 @@ def members(run: Path) -> list[Path]:
     finished = {r for r in rounds if _finished(run, r)}
     newest = max(finished, default=None)
     prms_read = _next_round_reads_prms(run, newest)
+    # a running round's merged search trees, once labelled, when the policy trains on the label
+    # stage's rollouts (policy_rollouts=true) rather than on them
+    rollouts = bool(OmegaConf.load(run / "loop.yaml").get("policy_rollouts", False))
+    spare_trees = {
+        Path(f"round-{r}") / "search" / "trees.jsonl"
+        for r in rounds - finished
+        if rollouts and (run / f"round-{r}" / "label" / "done.json").is_file()
+    }
     out = []
     for path in sorted(p for p in run.rglob("*") if p.is_file()):
         rel = path.relative_to(run)
@@ -86,6 +97,8 @@ def members(run: Path) -> list[Path]:
             keep = len(rel.parts) == 1 and rel.name in TOP
         elif "checkpoints" in rel.parts:
             keep = False
+        elif r not in finished and (len(rel.parts) == 2 and rel.name in JOINED or rel in spare_trees):
+            keep = False  # rebuilt: a join of kept files, or searched trees no later stage of the round reads
         elif r not in finished:
             # a round still running: its files as they are, but a training stage without done.json
             # starts again (its checkpoints stay out), so none of it is kept

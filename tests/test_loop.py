@@ -369,9 +369,12 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
         from loop_state import members
     finally:
         sys.path.remove(str(recipe.parent))
+    put("round-2/policy-data.jsonl")
     kept = {str(m) for m in members(run)}
     assert "round-2/label/labels.jsonl" in kept and "round-2/label/shard-1/labels.jsonl" not in kept
-    assert "round-2/search/trees.jsonl" in kept
+    assert "round-2/search/trees.jsonl" in kept and "round-2/policy-data.jsonl" not in kept
+    put("loop.yaml", "rounds: 2\npolicy_rollouts: true\n")  # the policy trains on the rollouts: labelled trees stay out
+    assert "round-2/search/trees.jsonl" not in {str(m) for m in members(run)}
     # a loop whose next round samples from the policy and starts its PRMs from it reads no earlier PRM: it stays out
     put("loop.yaml", "rounds: 2\nsample_n: 64\nsample_from: 2\nprm_from: policy\n")
     lean = tmp_path / "state" / "lean.tar.xz"
