@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 SMALL = {"done.json", "results.json", "settings.json", "judge.json", "budget.json", "covered-before.txt"}
 TOP = {"loop.yaml", "rounds.json", "rounds.png"}
 JOINED = {"policy-data.jsonl", "prm-data.jsonl"}  # a round's data, joined once from every round's files: rebuilt on resume
-KEEP_DATA = {"labels.jsonl", "rollouts.jsonl"}  # of a finished label stage, directly in round-<r>/label/
+LABEL_DATA = {("label", "labels.jsonl"), ("label", "rollouts.jsonl")}  # of a finished round: what later rounds join
 
 
 def fail(message: str):
@@ -59,35 +59,53 @@ def _finished(run: Path, r: int) -> bool:
     return (run / f"round-{r}" / "judge" / "done.json").is_file()
 
 
+def _is_training(stage: str) -> bool:
+    """A round's training stage: ``policy``, ``prm`` or ``prm-seed<k>``."""
+    return stage == "policy" or stage == "prm" or stage.startswith("prm-seed")
+
+
 def _is_model(rel: Path) -> bool:
     """A file of a round's trained model: ``round-<r>/policy/model/…`` or ``round-<r>/prm…/model/…``."""
-    return len(rel.parts) >= 4 and rel.parts[2] == "model" and (rel.parts[1] == "policy" or rel.parts[1].startswith("prm"))
+    return len(rel.parts) >= 4 and rel.parts[2] == "model" and _is_training(rel.parts[1])
 
 
-def _next_round_reads_prms(run: Path, newest: int | None) -> bool:
+def _next_round_reads_prms(cfg: dict, newest: int | None) -> bool:
     """Whether the round after ``newest`` loads ``newest``'s PRMs: not when it samples from the
     policy (``sample_n``, from ``sample_from`` on: no PRM ranks the samples) and starts its own PRMs
     from its new policy (``prm_from=policy``); then only the policy carries over."""
     if newest is None:
         return True
-    cfg = OmegaConf.to_container(OmegaConf.load(run / "loop.yaml"))
     samples = bool(cfg.get("sample_n")) and newest + 1 >= cfg.get("sample_from", 2)
     return not (samples and cfg.get("prm_from") == "policy")
 
 
+def _keep_running(run: Path, rel: Path, spare_trees: set[Path]) -> bool:
+    """Whether a file of a round still running goes into the archive: its files as they are, but
+    not the joins the loop rebuilds, searched trees no later stage of the round reads, the shards
+    of a merged stage, or anything of a training stage without ``done.json`` (it starts again)."""
+    if len(rel.parts) == 2:  # round-<r>/<file>
+        return rel.name not in JOINED
+    if rel in spare_trees:
+        return False
+    done = (run / rel.parts[0] / rel.parts[1] / "done.json").is_file()
+    if _is_training(rel.parts[1]):
+        return done
+    return not (done and rel.parts[2].startswith("shard-"))
+
+
 def members(run: Path) -> list[Path]:
     """The files of ``run`` the archive holds, relative to it (see the module docstring)."""
+    cfg = OmegaConf.to_container(OmegaConf.load(run / "loop.yaml"))
     rounds = {r for p in run.glob("round-*") if (r := _round(Path(p.name))) is not None}
     finished = {r for r in rounds if _finished(run, r)}
     newest = max(finished, default=None)
-    prms_read = _next_round_reads_prms(run, newest)
+    prms_read = _next_round_reads_prms(cfg, newest)
     # a running round's merged search trees, once labelled, when the policy trains on the label
     # stage's rollouts (policy_rollouts=true) rather than on them
-    rollouts = bool(OmegaConf.load(run / "loop.yaml").get("policy_rollouts", False))
     spare_trees = {
         Path(f"round-{r}") / "search" / "trees.jsonl"
         for r in rounds - finished
-        if rollouts and (run / f"round-{r}" / "label" / "done.json").is_file()
+        if cfg.get("policy_rollouts") and (run / f"round-{r}" / "label" / "done.json").is_file()
     }
     out = []
     for path in sorted(p for p in run.rglob("*") if p.is_file()):
@@ -97,20 +115,13 @@ def members(run: Path) -> list[Path]:
             keep = len(rel.parts) == 1 and rel.name in TOP
         elif "checkpoints" in rel.parts:
             keep = False
-        elif r not in finished and (len(rel.parts) == 2 and rel.name in JOINED or rel in spare_trees):
-            keep = False  # rebuilt: a join of kept files, or searched trees no later stage of the round reads
         elif r not in finished:
-            # a round still running: its files as they are, but a training stage without done.json
-            # starts again (its checkpoints stay out), so none of it is kept
-            stage = run / rel.parts[0] / rel.parts[1]
-            training = rel.parts[1] == "policy" or rel.parts[1].startswith("prm")
-            merged = (stage / "done.json").is_file()
-            keep = len(rel.parts) == 2 or (not training and not (merged and rel.parts[2].startswith("shard-"))) or (training and merged)
+            keep = _keep_running(run, rel, spare_trees)
         elif _is_model(rel):
             # the next round starts from the newest finished round's models (its PRMs only where it reads them)
             keep = r == newest and (rel.parts[1] == "policy" or prms_read)
         else:
-            keep = rel.name in SMALL or rel.parts[1:] in {("label", n) for n in KEEP_DATA}
+            keep = rel.name in SMALL or rel.parts[1:] in LABEL_DATA
         if keep:
             out.append(rel)
     return out

@@ -492,7 +492,7 @@ class Loop:
             )
         labels = d / "label" / "labels.jsonl"
         trainer = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=10", *self.track_train]
-        new_policy, new_prm = str(d / "policy" / "model"), [str(d / self.prm_stage(k) / "model") for k in range(c.prm_seeds)]
+        new_policy, new_prm = str(d / "policy" / "model"), self.prm_models(d)
 
         def train_prm(init: str, k: int) -> dict:
             return self.stage(
@@ -562,6 +562,10 @@ class Loop:
         with one seed), ``prm-seed<k>`` for the others."""
         return "prm" if k == 0 else f"prm-seed{k}"
 
+    def prm_models(self, d: Path) -> list[str]:
+        """The model directories of round directory ``d``'s PRMs, one per seed: the round's PRM."""
+        return [str(d / self.prm_stage(k) / "model") for k in range(self.cfg.prm_seeds)]
+
     # -- the loop -----------------------------------------------------------------------------
     def run_worker(self) -> str:
         """Worker ``shard=i/n``: this shard's search and label stages of the first round whose
@@ -578,7 +582,7 @@ class Loop:
                         f"round {r - 1}'s models are not trained yet: the driver (the same command without shard=) "
                         "trains them; then rerun this worker"
                     )
-                policy, prm = str(prev / "policy" / "model"), [str(prev / self.prm_stage(k) / "model") for k in range(c.prm_seeds)]
+                policy, prm = str(prev / "policy" / "model"), self.prm_models(prev)
             if (self.out / f"round-{r}" / "label" / "done.json").exists():
                 continue
             try:

@@ -166,11 +166,9 @@ class RewardScorer:
                 covered.setdefault((pid, steps[:j]), (len(runs), j - 1))
             runs.append(i)
         prompts, steps = [self.task.prompt(problems[i]) for i in runs], [list(keys[i][1]) for i in runs]
-        values = self.rm.step_values(prompts, steps)
-        if len(self.members) > 1:
-            each = [values] + [m.step_values(prompts, steps) for m in self.members[1:]]
-            reduce = min if self.cfg.ensemble_reduce == "min" else (lambda xs: sum(xs) / len(xs))
-            values = [[reduce(vs) for vs in zip(*rows)] for rows in zip(*each)]
+        each = [m.step_values(prompts, steps) for m in self.members]
+        reduce = min if self.cfg.ensemble_reduce == "min" else (lambda xs: sum(xs) / len(xs))
+        values = each[0] if len(each) == 1 else [[reduce(vs) for vs in zip(*rows)] for rows in zip(*each)]
         out = []
         for pid, steps in keys:
             if not steps:
