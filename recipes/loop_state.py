@@ -11,6 +11,9 @@ A loop of several rounds outlives a session on a 2-core machine, and a fresh mac
 - the models of the newest finished round (``policy/model``, ``prm*/model``): the next round
   searches, samples and labels with them (its PRMs are left out where the next round reads none:
   it samples from the policy and starts its PRMs from its new policy);
+- a start model the run holds itself (``<name>/model/…`` and the ``settings.json`` and
+  ``done.json`` beside it, at the run's top: a recipe's own P0, as ``loop_clean_5m.sh`` keeps),
+  since a loop that retrains from its start policy reads it every round;
 - of a round still running, every stage's files as they are (a search or label shard resumes from
   its ``trees.jsonl`` or ``labels.jsonl``; a trained model is kept with its ``done.json``), but no
   shard of a stage already merged, no joined ``policy-data.jsonl`` or ``prm-data.jsonl`` (the loop
@@ -23,8 +26,8 @@ diagnostic recipes that read them need the run itself). Nothing is written over:
 the archive whole or not at all and refuses an existing one; ``unpack`` refuses an existing
 directory.
 
-    python recipes/loop_state.py pack runs/loop-clean-ensemble state/loop-clean-ensemble.tar.xz
-    python recipes/loop_state.py unpack state/loop-clean-ensemble.tar.xz runs/loop-clean-ensemble
+    python recipes/loop_state.py pack runs/loop-clean-5m state/loop-clean-5m.tar.xz
+    python recipes/loop_state.py unpack state/loop-clean-5m.tar.xz runs/loop-clean-5m
 """
 
 from __future__ import annotations
@@ -67,6 +70,14 @@ def _is_training(stage: str) -> bool:
 def _is_model(rel: Path) -> bool:
     """A file of a round's trained model: ``round-<r>/policy/model/…`` or ``round-<r>/prm…/model/…``."""
     return len(rel.parts) >= 4 and rel.parts[2] == "model" and _is_training(rel.parts[1])
+
+
+def _is_start_model(rel: Path) -> bool:
+    """A file of a start model kept in the run: ``<name>/model/…``, ``<name>/settings.json`` or
+    ``<name>/done.json`` (not its ``checkpoints``)."""
+    if len(rel.parts) < 2 or _round(rel) is not None:
+        return False
+    return rel.parts[1] == "model" or (len(rel.parts) == 2 and rel.name in SMALL)
 
 
 def _next_round_reads_prms(cfg: dict, newest: int | None) -> bool:
@@ -112,7 +123,7 @@ def members(run: Path) -> list[Path]:
         rel = path.relative_to(run)
         r = _round(rel)
         if r is None:
-            keep = len(rel.parts) == 1 and rel.name in TOP
+            keep = (len(rel.parts) == 1 and rel.name in TOP) or _is_start_model(rel)
         elif "checkpoints" in rel.parts:
             keep = False
         elif r not in finished:

@@ -342,6 +342,9 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
     put("round-2/search/trees.jsonl", '{"half": "done"}\n')  # a search cut short: resumes from its trees
     put("round-2/policy/checkpoints/last.ckpt")  # a training stage cut short: starts again
     put("round-2/policy/log.txt")
+    put("p0/model/model.safetensors")  # a start policy the run holds itself: every round retrains from it
+    put("p0/settings.json")
+    put("p0/checkpoints/last.ckpt")
 
     archive = tmp_path / "state" / "run.tar.xz"
     pack = subprocess.run([sys.executable, str(recipe), "pack", str(run), str(archive)], capture_output=True, text=True)
@@ -356,6 +359,7 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
     kept = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
     assert "round-1/policy/model/model.safetensors" in kept and "round-1/label/rollouts.jsonl" in kept
     assert "round-2/search/trees.jsonl" in kept
+    assert {"p0/model/model.safetensors", "p0/settings.json"} <= kept and "p0/checkpoints/last.ckpt" not in kept
     assert not {"round-1/search/trees.jsonl", "round-1/label/shard-0/labels.jsonl", "round-1/policy/checkpoints/last.ckpt"} & kept
     assert not any(k.startswith("round-2/policy") for k in kept)
     again = subprocess.run([sys.executable, str(recipe), "unpack", str(archive), str(dest)], capture_output=True, text=True)
