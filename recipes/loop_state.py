@@ -24,7 +24,8 @@ A loop of several rounds outlives a session on a 2-core machine, and a fresh mac
 Searched trees of finished stages, earlier rounds' models and training checkpoints stay out (the
 diagnostic recipes that read them need the run itself). Nothing is written over: ``pack`` writes
 the archive whole or not at all and refuses an existing one; ``unpack`` refuses an existing
-directory.
+directory. An archive over 19 MiB is written in parts ``<archive>.0``, ``.1``, … (no tracked file
+over 20 MB), which ``unpack`` joins: both take the archive's name without the part's number.
 
     python recipes/loop_state.py pack runs/loop-clean-5m state/loop-clean-5m.tar.xz
     python recipes/loop_state.py unpack state/loop-clean-5m.tar.xz runs/loop-clean-5m
@@ -138,10 +139,23 @@ def members(run: Path) -> list[Path]:
     return out
 
 
+PART = 19 * 2**20  # an archive over this is written in parts <archive>.0, .1, …: no tracked file over 20 MB
+
+
+def parts(archive: Path) -> list[Path]:
+    """The files an archive is stored in: itself, or its parts ``<archive>.0``, ``.1``, …"""
+    if archive.exists():
+        return [archive]
+    found, k = [], 0
+    while (part := archive.with_name(f"{archive.name}.{k}")).exists():
+        found, k = [*found, part], k + 1
+    return found
+
+
 def pack(run: Path, archive: Path) -> int:
     if not (run / "loop.yaml").is_file():
         fail(f"{run} has no loop.yaml: point pack at a qstar loop run's out_dir")
-    if archive.exists():
+    if parts(archive):
         fail(f"{archive} exists: pick another archive name (an archive is never written over)")
     files = members(run)
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -151,20 +165,36 @@ def pack(run: Path, archive: Path) -> int:
         with tarfile.open(tmp, "w:xz") as tar:
             for rel in files:
                 tar.add(run / rel, arcname=str(rel), recursive=False)
-        os.replace(tmp, archive)
+        data = Path(tmp).read_bytes()
+        if len(data) <= PART:
+            os.replace(tmp, archive)
+        else:  # every part is written before the first is named: a cut pack leaves no part behind
+            chunks = [data[i : i + PART] for i in range(0, len(data), PART)]
+            for k, chunk in enumerate(chunks):
+                Path(f"{tmp}.{k}").write_bytes(chunk)
+            for k in range(len(chunks)):
+                os.replace(f"{tmp}.{k}", archive.with_name(f"{archive.name}.{k}"))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for left in [tmp, *Path(tmp).parent.glob(Path(tmp).name + ".*")]:
+            if os.path.exists(left):
+                os.unlink(left)
     return len(files)
 
 
 def unpack(archive: Path, run: Path) -> int:
     if run.exists():
         fail(f"{run} exists: unpack into a new directory (a run is never written over)")
+    stored = parts(archive)
+    if not stored:
+        fail(f"{archive} not found (nor its parts {archive.name}.0, .1, …): name an archive that pack wrote")
     tmp = Path(tempfile.mkdtemp(dir=run.parent if run.parent.exists() else None, prefix=f".{run.name}."))
-    with tarfile.open(archive, "r:xz") as tar:
-        names = tar.getnames()
-        tar.extractall(tmp, filter="data")
+    with tempfile.TemporaryFile() as joined:
+        for part in stored:
+            joined.write(part.read_bytes())
+        joined.seek(0)
+        with tarfile.open(fileobj=joined, mode="r:xz") as tar:
+            names = tar.getnames()
+            tar.extractall(tmp, filter="data")
     run.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, run)
     return len(names)
@@ -176,7 +206,8 @@ if __name__ == "__main__":
     verb, a, b = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     if verb == "pack":
         n = pack(a, b)
-        print(f"{b}: {n} files of {a}, {b.stat().st_size / 2**20:.1f} MiB")
+        stored = parts(b)
+        print(f"{b}: {n} files of {a}, {sum(p.stat().st_size for p in stored) / 2**20:.1f} MiB in {len(stored)} file(s)")
     else:
         n = unpack(a, b)
         print(f"{b}: {n} files from {a}")

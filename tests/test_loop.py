@@ -370,9 +370,22 @@ def test_a_packed_loop_run_resumes_elsewhere_where_it_stopped(compose, tmp_path,
     put("round-2/label/shard-1/labels.jsonl")
     sys.path.insert(0, str(recipe.parent))
     try:
+        import loop_state
         from loop_state import members
     finally:
         sys.path.remove(str(recipe.parent))
+    # an archive over the part size is stored in parts <archive>.0, .1, … and unpacks the same
+    monkeypatch.setattr(loop_state, "PART", 100)
+    split = tmp_path / "state" / "split.tar.xz"
+    loop_state.pack(run, split)
+    assert not split.exists() and (tmp_path / "state" / "split.tar.xz.1").is_file()
+    assert all(p.stat().st_size <= 100 for p in loop_state.parts(split))
+    assert not list((tmp_path / "state").glob("*.partial*"))
+    joined = tmp_path / "joined"
+    loop_state.unpack(split, joined)
+    assert {str(p.relative_to(joined)) for p in joined.rglob("*") if p.is_file()} == {str(m) for m in members(run)}
+    with pytest.raises(SystemExit):
+        loop_state.pack(run, split)  # its parts count as the archive: never written over
     put("round-2/policy-data.jsonl")
     kept = {str(m) for m in members(run)}
     assert "round-2/label/labels.jsonl" in kept and "round-2/label/shard-1/labels.jsonl" not in kept
