@@ -10,7 +10,10 @@
 #    workers at once; the driver (the command without shard=) merges them, trains and evaluates.
 #    Measured alone, two one-thread workers are no faster than one process on these 2 cores
 #    (benchmarks/shard_workers.py: 1.02 on 100 train puzzles); the run of the results page used
-#    them, and the stages give the same trees either way.
+#    them, and the stages give the same trees either way. A worker that ends its search shard first
+#    waits up to 10 minutes for the other (shard_wait=600), so that both label their shards at once:
+#    without it, the other worker labelled its shard alone on one thread and the driver the rest
+#    (round 2 of recipes/loop_clean_5m.sh: shard 0's labels took 837 s while one core idled).
 # Nothing in it learned from a gold solution. Resumable: rerun the script; ROUNDS=<n> asks for more
 # rounds in the same run. Arguments are added to every qstar loop command (a variant of this loop,
 # with its own OUT=; recipes/loop_clean_replay.sh).
@@ -21,7 +24,7 @@ ARGS=(optimizer=rft optimizer.legal_steps=true
   train_every=1 label_n=4 label_max_paths=8 prm_keep_rounds=true prm_steps=400
   policy_from=start policy_keep_rounds=true policy_rollouts=true policy_steps=400
   'policy_overrides=["trainer.max_steps=-1","trainer.max_epochs=12"]'
-  sample_n=64 sample_from=2 shards=2
+  sample_n=64 sample_from=2 shards=2 shard_wait=600
   'search_overrides=["scorer.policy_weight=0.5","scorer.aggregate=prod","search.rank=path"]'
   out_dir="$OUT" "$@")
 for r in $(seq 0 "${ROUNDS:-3}"); do

@@ -35,8 +35,40 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
     assert again.returncode == 2
     assert again.stderr.strip() == (
         f"qstar: error: out_dir={tmp_path} holds a loop run with eval_limit=1, not 2: "
-        "rerun with the same settings (only rounds, shard, train_launcher and tracking may change) or pick another out_dir"
+        "rerun with the same settings (only rounds, shard, shard_wait, train_launcher and tracking may change) or pick another out_dir"
     )
+
+
+def test_a_worker_with_shard_wait_waits_for_the_other_search_shards(compose, tmp_path):
+    import json
+    import threading
+    import time
+
+    from qstar.errors import QstarError
+    from qstar_loop import Loop, WorkerDone
+
+    search = tmp_path / "round-1" / "search"
+    (search / "shard-0").mkdir(parents=True)
+    (search / "shard-0" / "done.json").write_text(json.dumps({"wall_time": 1.0, "generated_tokens": 1}))  # this worker's shard is done
+
+    def worker(wait):
+        return Loop(compose("loop", ["shards=2", "shard=0/2", f"shard_wait={wait}", f"out_dir={tmp_path}"]))
+
+    # no wait (the default): the worker stops at once and says what it waits for
+    with pytest.raises(WorkerDone, match=r"shard 0/2 of round 1 search is done; waiting for shard\(s\) 1 "):
+        worker(0).sharded(1, "search", ["search"])
+    # the other shard never ends: the worker waits its shard_wait, then stops the same way
+    t0 = time.monotonic()
+    with pytest.raises(WorkerDone, match=r"waiting for shard\(s\) 1 "):
+        worker(1).sharded(1, "search", ["search"], wait=1)
+    assert time.monotonic() - t0 >= 1
+    # the other shard ends while it waits: the worker goes on to merge the shards (these hold no
+    # search output, so qstar merge refuses them: the worker did not stop to wait for a driver)
+    peer = threading.Timer(0.5, lambda: (search / "shard-1").mkdir() or (search / "shard-1" / "done.json").write_text("{}"))
+    peer.start()
+    with pytest.raises(QstarError, match=r"loop stage round-1/search failed: .*shard-0 has no run.json"):
+        worker(60).sharded(1, "search", ["search"], wait=60)
+    peer.join()
 
 
 def test_a_failing_stage_names_itself_and_its_log(tmp_path):

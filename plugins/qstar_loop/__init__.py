@@ -138,6 +138,8 @@ class LoopConfig:
     )  # runs the training stages' python -m qstar.cli train: [] = this Python; [srun,python]; [torchrun,--nproc_per_node=8]
     shards: int = 1  # split each round's search and label stages into this many shards (qstar merge joins them)
     shard: Optional[str] = None  # i/n: be worker i of n: run only shard i of each round's search and label, then stop
+    shard_wait: int = 0  # a worker whose search shard is done waits up to this many seconds for the other search shards,
+    # then labels its own shard beside them (0: it stops at once, and the last worker to finish the search labels alone)
     out_dir: Optional[str] = None  # round-<r>/<stage>/ for every stage, rounds.json, rounds.png; default: Hydra's run directory
     tracking: TrackingConfig = field(
         default_factory=TrackingConfig
@@ -212,6 +214,18 @@ def _qstar(args: list[str], log: Path, stage: str, launcher: list[str] | None = 
         raise QstarError(f"loop stage {stage} failed: {last} (log: {log})")
 
 
+def _wait_for_shards(parts: list[Path], seconds: float, poll: float = 5.0) -> list[str]:
+    """The shards among ``parts`` without a ``done.json``, after waiting up to ``seconds`` for
+    them to be done."""
+    deadline = time.monotonic() + seconds
+    while True:
+        missing = [str(i) for i, p in enumerate(parts) if not (p / "done.json").exists()]
+        left = deadline - time.monotonic()
+        if not missing or left <= 0:
+            return missing
+        time.sleep(min(poll, left))
+
+
 def _tokens(trees: Path) -> int:
     total = 0
     if trees.exists():
@@ -283,10 +297,11 @@ class Loop:
         atomic_write_text(done, json.dumps(info, indent=2) + "\n")
         return info
 
-    def sharded(self, r: int, name: str, args: list[str]) -> dict:
+    def sharded(self, r: int, name: str, args: list[str], wait: float = 0) -> dict:
         """A search or label stage split into ``shards`` (one stage when shards=1): this worker's
         shard, or (the driver) every shard not done yet; then ``qstar merge`` into the stage's
-        directory. A worker stops (WorkerDone) where the other shards are not there yet."""
+        directory. A worker stops (WorkerDone) where the other shards are not there yet, after
+        waiting up to ``wait`` seconds for them."""
         n = self.cfg.shards
         if n == 1:
             return self.stage(r, name, args)
@@ -297,7 +312,7 @@ class Loop:
         for i in mine:
             self.stage(r, f"{name}/shard-{i}", [*args, f"shard={i}/{n}"])
         parts = [d / f"shard-{i}" for i in range(n)]
-        missing = [str(i) for i, p in enumerate(parts) if not (p / "done.json").exists()]
+        missing = _wait_for_shards(parts, wait)
         if missing:  # only a worker gets here
             raise WorkerDone(
                 f"shard {self.worker[0]}/{n} of round {r} {name} is done; waiting for shard(s) {', '.join(missing)} "
@@ -468,6 +483,9 @@ class Loop:
                 *how,
                 *(c.explore_overrides if exclude else []),
             ],
+            # workers started together end their search shards minutes apart: waiting lets each label its
+            # own shard at once, instead of the last one labelling alone and the driver the rest
+            wait=c.shard_wait,
         )
         label = self.sharded(
             r,
@@ -628,10 +646,12 @@ class Loop:
         if isinstance(old.get("optimizer"), dict):  # likewise an optimizer option added since
             old["optimizer"] = {**self._optimizer_defaults(old["optimizer"].get("name")), **old["optimizer"]}
         for key in sorted(set(old) | set(new)):
-            if key not in ("rounds", "out_dir", "shard", "train_launcher", "tracking") and old.get(key, defaults.get(key)) != new.get(key):
+            if key not in ("rounds", "out_dir", "shard", "shard_wait", "train_launcher", "tracking") and old.get(
+                key, defaults.get(key)
+            ) != new.get(key):
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
-                    "rerun with the same settings (only rounds, shard, train_launcher and tracking may change) or pick another out_dir"
+                    "rerun with the same settings (only rounds, shard, shard_wait, train_launcher and tracking may change) or pick another out_dir"
                 )
 
     def _optimizer_defaults(self, name: str | None) -> dict:
