@@ -146,9 +146,9 @@ def parts(archive: Path) -> list[Path]:
     """The files an archive is stored in: itself, or its parts ``<archive>.0``, ``.1``, …"""
     if archive.exists():
         return [archive]
-    found, k = [], 0
-    while (part := archive.with_name(f"{archive.name}.{k}")).exists():
-        found, k = [*found, part], k + 1
+    found: list[Path] = []
+    while (part := archive.with_name(f"{archive.name}.{len(found)}")).exists():
+        found.append(part)
     return found
 
 

@@ -87,6 +87,9 @@ def test_a_worker_whose_n_is_not_the_loops_shards_is_refused(tmp_path):
     proc = run_cli("loop", "shards=3", "shard=3/3", f"out_dir={tmp_path}")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "qstar: error: shard=3/3: use i/n with 0 ≤ i < n (e.g. shard=0/4 for the first of 4 workers)"
+    proc = run_cli("loop", "shards=2", "shard=0/2", "shard_wait=-5", f"out_dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "qstar: error: shard_wait=-5: use seconds ≥ 0 (0: a worker stops at once)"
 
 
 def test_prm_replay_and_kept_rounds_join_the_prm_data_once(compose, tmp_path):

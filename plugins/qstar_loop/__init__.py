@@ -156,6 +156,8 @@ class LoopConfig:
         for key in ("train_every", "label_n", "prm_steps", "prm_seeds", "policy_steps", "shards"):
             if getattr(self, key) < 1:
                 raise QstarError(f"{key}={getattr(self, key)}: must be at least 1")
+        if self.shard_wait < 0:
+            raise QstarError(f"shard_wait={self.shard_wait}: use seconds ≥ 0 (0: a worker stops at once)")
         if self.explore_overrides and not self.train_uncovered:
             raise QstarError(
                 "explore_overrides apply to the searches of the still-uncovered puzzles: add train_uncovered=true (or drop them)"
