@@ -82,6 +82,8 @@ from qstar.tracking import TrackingConfig, open_tracker, stage_overrides
 POLICY_FROM = ("previous", "start")
 PRM_FROM = ("previous", "policy")
 LOOP_DATA = ("trees", "labels")  # what a round hands the policy optimizer: its searched trees or its step labels
+# settings a resumed loop may change: they change no finished stage's result
+_RESUME_MAY_CHANGE = ("rounds", "shard", "shard_wait", "train_launcher", "tracking")
 
 
 @dataclass
@@ -648,12 +650,11 @@ class Loop:
         if isinstance(old.get("optimizer"), dict):  # likewise an optimizer option added since
             old["optimizer"] = {**self._optimizer_defaults(old["optimizer"].get("name")), **old["optimizer"]}
         for key in sorted(set(old) | set(new)):
-            if key not in ("rounds", "out_dir", "shard", "shard_wait", "train_launcher", "tracking") and old.get(
-                key, defaults.get(key)
-            ) != new.get(key):
+            if key not in (*_RESUME_MAY_CHANGE, "out_dir") and old.get(key, defaults.get(key)) != new.get(key):
+                may = ", ".join(_RESUME_MAY_CHANGE[:-1]) + f" and {_RESUME_MAY_CHANGE[-1]}"
                 raise QstarError(
                     f"out_dir={self.out} holds a loop run with {key}={old.get(key)!r}, not {new.get(key)!r}: "
-                    "rerun with the same settings (only rounds, shard, shard_wait, train_launcher and tracking may change) or pick another out_dir"
+                    f"rerun with the same settings (only {may} may change) or pick another out_dir"
                 )
 
     def _optimizer_defaults(self, name: str | None) -> dict:
